@@ -1,0 +1,103 @@
+import http from 'node:http';
+import https from 'node:https';
+import { InteractionRequiredAuthError, type AccountInfo } from '@azure/msal-node';
+import type { Context } from 'koa';
+import { HttpError } from '../errors';
+import type { SessionUser } from '../session/data';
+import type { Services } from '../services';
+
+// Request headers worth passing on; cookies, the CSRF header and any Authorization never are.
+const FORWARD_REQUEST = ['accept', 'accept-language', 'content-type', 'content-length', 'if-none-match', 'if-modified-since'];
+// Response headers never passed back: hop-by-hop, and cookies of the downstream API.
+const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'trailer', 'te', 'set-cookie', 'www-authenticate']);
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** The downstream path for /api/<rest>, or an error for anything that could leave the base URL. */
+export function downstreamUrl(baseUrl: string, rawPath: string, querystring: string): URL {
+  const rest = rawPath.replace(/^\/api(?=\/|$)/, '');
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(rest);
+  } catch {
+    throw new HttpError(400, 'invalid_path', 'The API path is not valid.');
+  }
+  const segments = decoded.split('/');
+  if (
+    /[\u0000-\u001f\u007f\\]/.test(decoded) ||
+    /%2f|%5c/i.test(rest) ||
+    segments.some((s) => s === '.' || s === '..') ||
+    rest.startsWith('//') ||
+    rest.length > 2048 ||
+    querystring.length > 4096
+  ) {
+    throw new HttpError(400, 'invalid_path', 'The API path is not valid.');
+  }
+  const base = new URL(`${baseUrl}/`);
+  const target = new URL(`${base.pathname.replace(/\/$/, '')}${rest || '/'}${querystring ? `?${querystring}` : ''}`, base);
+  if (target.origin !== base.origin || !target.pathname.startsWith(base.pathname.replace(/\/$/, ''))) {
+    throw new HttpError(400, 'invalid_path', 'The API path is not valid.');
+  }
+  return target;
+}
+
+/**
+ * /api/* (session and X-CSRF required): calls the configured downstream API with the user's
+ * access token from the server-side cache, refreshed silently when needed; streams the answer.
+ */
+export function apiProxy({ config, msal }: Services, baseUrl: string) {
+  const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  return async function proxyToApi(ctx: Context) {
+    if (!METHODS.has(ctx.method)) throw new HttpError(405, 'method_not_allowed', 'Method not allowed.');
+    const target = downstreamUrl(baseUrl, ctx.path, ctx.querystring);
+    const user = ctx.state.user as SessionUser;
+    const accessToken = await acquireAccessToken(msal, user, config.api.scopes);
+
+    const headers: Record<string, string> = { authorization: `Bearer ${accessToken}`, 'x-request-id': String(ctx.state.requestId) };
+    for (const name of FORWARD_REQUEST) {
+      const value = ctx.get(name);
+      if (value) headers[name] = value;
+    }
+    const secure = target.protocol === 'https:';
+    const upstream = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = (secure ? https : http).request(target, {
+        method: ctx.method,
+        headers,
+        agent: secure ? agents.https : agents.http,
+        timeout: config.api.timeoutMs,
+      });
+      req.on('response', resolve);
+      req.on('timeout', () => req.destroy(new HttpError(504, 'upstream_timeout', 'The API did not answer in time.')));
+      req.on('error', (err) => reject(err instanceof HttpError ? err : new HttpError(502, 'upstream_unavailable', 'The API could not be reached.', { cause: err })));
+      if (ctx.method === 'GET' || ctx.method === 'HEAD') req.end();
+      else ctx.req.pipe(req);
+    });
+
+    ctx.status = upstream.statusCode ?? 502;
+    for (const [name, value] of Object.entries(upstream.headers)) {
+      if (value !== undefined && !DROP_RESPONSE.has(name)) ctx.set(name, value as string | string[]);
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = upstream;
+  };
+}
+
+async function acquireAccessToken(msal: Services['msal'], user: SessionUser, scopes: string[]): Promise<string> {
+  const client = msal(user.homeAccountId);
+  let account: AccountInfo | null;
+  try {
+    account = await client.getTokenCache().getAccountByHomeId(user.homeAccountId);
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw new HttpError(502, 'upstream_unavailable', 'The token cache could not be read.', { cause: err });
+  }
+  if (!account) throw new HttpError(401, 'reauthenticate', 'Your sign-in has ended. Sign in again.');
+  try {
+    const result = await client.acquireTokenSilent({ account, scopes });
+    if (!result.accessToken) throw new HttpError(401, 'reauthenticate', 'Sign in again to continue.');
+    return result.accessToken;
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    if (err instanceof InteractionRequiredAuthError) throw new HttpError(401, 'reauthenticate', 'Sign in again to continue.', { cause: err });
+    throw new HttpError(502, 'upstream_unavailable', 'The identity provider could not be reached.', { cause: err });
+  }
+}

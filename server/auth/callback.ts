@@ -1,0 +1,92 @@
+import { AuthError, InteractionRequiredAuthError, ServerError, type AuthenticationResult } from '@azure/msal-node';
+import type { Context } from 'koa';
+import { badRequest, HttpError } from '../errors';
+import type { SessionUser } from '../session/data';
+import { beginSession, sessionOf } from '../session/middleware';
+import type { Services } from '../services';
+import { callbackUrl, loginScopes } from './login';
+
+/**
+ * GET /auth/callback: the IdP's redirect. Checks state against the pre-login session, redeems
+ * the code with the PKCE verifier and nonce (MSAL stores the tokens in the user's cache entry),
+ * then starts a fresh session under a new id (session fixation) and records the IdP session
+ * for later sign-out. Any failure leaves no session behind.
+ */
+export function callback(services: Services) {
+  const { config, msal, signOut, log } = services;
+  return async function completeLogin(ctx: Context) {
+    ctx.set('Cache-Control', 'no-store');
+    if (ctx.querystring.length > 8192) throw badRequest('bad_request', 'The query string is too long.');
+    const q = ctx.query;
+    const state = typeof q.state === 'string' ? q.state : undefined;
+    const session = sessionOf(ctx)!;
+    const pending = state ? session.logins?.[state] : undefined;
+    // Whatever happens next, this state is used up.
+    if (state && session.logins?.[state]) delete session.logins[state];
+
+    if (typeof q.error === 'string') {
+      throw new HttpError(400, 'idp_error', `The identity provider refused the sign-in (${q.error.slice(0, 64).replace(/[^\w.-]/g, '')}).`);
+    }
+    if (!state) throw badRequest('login_state_missing', 'The sign-in response has no state.');
+    if (!pending) throw badRequest('login_state_mismatch', 'This sign-in was not started here, or was already completed. Sign in again.');
+    if (Date.now() - pending.createdAt > config.loginTimeoutMs) throw badRequest('login_expired', 'The sign-in took too long. Sign in again.');
+    const code = typeof q.code === 'string' ? q.code : undefined;
+    if (!code) throw badRequest('bad_request', 'The sign-in response has no code.');
+
+    let result: AuthenticationResult;
+    try {
+      result = await msal().acquireTokenByCode(
+        {
+          code,
+          scopes: loginScopes(config.api.scopes),
+          redirectUri: callbackUrl(config.publicUrl),
+          codeVerifier: pending.verifier,
+          nonce: pending.nonce,
+          state,
+        },
+        { code, state },
+      );
+    } catch (err) {
+      throw redemptionError(err);
+    }
+    const user = toSessionUser(result);
+    if (!user) throw new HttpError(400, 'login_failed', 'The identity provider returned no usable account.');
+
+    const returnTo = pending.returnTo;
+    delete session.logins;
+    session.user = user;
+    beginSession(session);
+    await session.regenerate();
+    await signOut.recordSignIn(user, ctx.state.sessionId as string);
+    log.info('auth.signin', { requestId: ctx.state.requestId, user: user.homeAccountId });
+    ctx.redirect(`${config.publicUrl}${returnTo}`);
+  };
+}
+
+function toSessionUser(result: AuthenticationResult): SessionUser | undefined {
+  const account = result.account;
+  const claims = (result.idTokenClaims ?? {}) as Record<string, unknown>;
+  if (!account?.homeAccountId || typeof claims.iss !== 'string' || typeof claims.sub !== 'string') return undefined;
+  const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined);
+  return {
+    homeAccountId: account.homeAccountId,
+    issuer: claims.iss,
+    subject: claims.sub,
+    sid: str(claims.sid),
+    name: str(claims.name) ?? account.name ?? account.username,
+    username: str(claims.preferred_username) ?? account.username,
+    email: str(claims.email),
+  };
+}
+
+function redemptionError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof ServerError || err instanceof InteractionRequiredAuthError) {
+    // e.g. invalid_grant: a code used twice, expired, or not ours.
+    return new HttpError(400, 'login_failed', 'The sign-in could not be completed. Sign in again.', { cause: err });
+  }
+  if (err instanceof AuthError && /nonce|state/i.test(err.errorCode)) {
+    return new HttpError(400, 'login_failed', 'The sign-in response did not match this sign-in. Sign in again.', { cause: err });
+  }
+  return new HttpError(502, 'upstream_unavailable', 'The identity provider could not be reached.', { cause: err });
+}

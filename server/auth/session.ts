@@ -1,0 +1,24 @@
+import type { Context } from 'koa';
+import type { SessionInfo } from '../../shared/api';
+import { authenticatedUser } from '../session/current-user';
+import { sessionOf } from '../session/middleware';
+import type { Services } from '../services';
+
+/** GET /auth/session: who is signed in, display claims only, never a token. */
+export function sessionInfo({ config, signOut }: Services) {
+  return async function describeSession(ctx: Context) {
+    ctx.set('Cache-Control', 'no-store');
+    const user = await authenticatedUser(ctx, signOut);
+    const session = sessionOf(ctx);
+    if (!user || !session?.createdAt) {
+      ctx.body = { isAuthenticated: false } satisfies SessionInfo;
+      return;
+    }
+    const expiresAt = Math.min(session.createdAt + config.sessionAbsoluteMs, (session.lastSeen ?? session.createdAt) + config.sessionIdleMs);
+    ctx.body = {
+      isAuthenticated: true,
+      user: { name: user.name, username: user.username, ...(user.email ? { email: user.email } : {}) },
+      expiresAt: new Date(expiresAt).toISOString(),
+    } satisfies SessionInfo;
+  };
+}

@@ -1,0 +1,55 @@
+import { DistributedCachePlugin, type ICacheClient, type IPartitionManager } from '@azure/msal-node';
+import type { Tombstones } from '../logout/tombstones';
+import type { Store } from '../stores/store';
+
+/**
+ * MSAL's distributed cache over our token store: one serialized blob per user, keyed by
+ * homeAccountId. Built per request (see msal-client.ts), so one client never holds two users.
+ */
+export class TokenCacheClient implements ICacheClient {
+  /** When this client first read the cache: what it writes back is derived from that read. */
+  private firstReadAt: number | undefined;
+
+  constructor(
+    private readonly store: Store<string>,
+    private readonly tombstones: Tombstones,
+    private readonly ttlMs: number,
+  ) {}
+
+  async get(key: string): Promise<string> {
+    this.firstReadAt ??= Date.now();
+    // MSAL wants '' on a miss (FINDINGS); an empty key is a sign-in that has no user yet.
+    if (!key) return '';
+    return (await this.store.get(key)) ?? '';
+  }
+
+  /**
+   * Write, then re-read the user's tombstone: if a sign-out happened since our first read (a
+   * refresh in flight while the user signed out), remove what we wrote. Write-then-check on a
+   * linearizable store leaves no window in which tokens come back (DESIGN, invariant 3).
+   */
+  async set(key: string, value: string): Promise<string> {
+    if (!key) return 'OK';
+    await this.store.set(key, value, this.ttlMs);
+    if (await this.tombstones.signedOutSince(key, this.firstReadAt ?? Date.now())) {
+      await this.store.delete(key);
+    }
+    return 'OK';
+  }
+}
+
+export class UserPartition implements IPartitionManager {
+  constructor(private readonly homeAccountId: string | undefined) {}
+
+  async getKey(): Promise<string> {
+    return this.homeAccountId ?? '';
+  }
+
+  async extractKey(account: { homeAccountId: string }): Promise<string> {
+    return account.homeAccountId;
+  }
+}
+
+export function userCachePlugin(store: Store<string>, tombstones: Tombstones, ttlMs: number, homeAccountId?: string) {
+  return new DistributedCachePlugin(new TokenCacheClient(store, tombstones, ttlMs), new UserPartition(homeAccountId));
+}

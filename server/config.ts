@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * Configuration is read once, here, from the environment; nothing else reads process.env.
+ * A bad value stops the process with one message that names every bad variable.
+ */
+
+export type IdentityConfig =
+  | { kind: 'dev'; port: number; accessTokenTtlSeconds: number }
+  | { kind: 'oidc'; authority: string; clientId: string; clientSecret: string; caFile?: string; ca?: string }
+  | { kind: 'entra'; tenantId: string; clientId: string; clientSecret: string; cloudInstance: string; caFile?: string; ca?: string };
+
+export interface Config {
+  production: boolean;
+  port: number;
+  host: string;
+  /** The public origin, e.g. http://localhost:3000: every URL we build starts from here. */
+  publicUrl: string;
+  sessionKeys: string[];
+  sessionKeysGenerated: boolean;
+  sessionIdleMs: number;
+  sessionAbsoluteMs: number;
+  loginTimeoutMs: number;
+  redisUrl?: string;
+  identity: IdentityConfig;
+  api: { baseUrl?: string; scopes: string[]; timeoutMs: number; samplePort: number };
+  postLogoutRedirectUri: string;
+  backchannelLogout: boolean;
+  staticDir: string;
+  logRequests: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_SAMPLE_API_SCOPE = 'api://sample-api/access_as_user';
+
+const port = (fallback: number) =>
+  z.coerce.number({ error: 'expects a port number (1-65535)' }).int('expects a whole port number').min(0).max(65535).default(fallback);
+const positive = (fallback: number, unit: string) =>
+  z.coerce.number({ error: `expects a positive number of ${unit}` }).positive(`expects a positive number of ${unit}`).default(fallback);
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expects an absolute http(s) URL' });
+const httpsUrl = z.url({ protocol: /^https$/, error: 'expects an absolute https URL' });
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+const flag = z.enum(['0', '1', 'true', 'false'], { error: 'expects 1/true or 0/false' }).transform((v) => v === '1' || v === 'true');
+
+const schema = z.object({
+  NODE_ENV: z.string().optional(),
+  PORT: port(3000),
+  HOST: z.string().default('localhost'),
+  PUBLIC_URL: httpUrl.default('http://localhost:3000'),
+  SESSION_KEYS: z
+    .string()
+    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
+    .pipe(z.array(z.string().min(32, 'each key must be at least 32 characters')).min(1, 'expects at least one key'))
+    .optional(),
+  SESSION_IDLE_MINUTES: positive(30, 'minutes'),
+  SESSION_ABSOLUTE_HOURS: positive(12, 'hours'),
+  LOGIN_TIMEOUT_MINUTES: positive(10, 'minutes'),
+  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'expects a redis:// or rediss:// URL' }).optional(),
+  ENTRA_TENANT_ID: nonEmpty.optional(),
+  ENTRA_CLIENT_ID: nonEmpty.optional(),
+  ENTRA_CLIENT_SECRET: nonEmpty.optional(),
+  ENTRA_CLOUD_INSTANCE: httpsUrl.default('https://login.microsoftonline.com'),
+  OIDC_AUTHORITY: httpsUrl.optional(),
+  OIDC_CLIENT_ID: nonEmpty.optional(),
+  OIDC_CLIENT_SECRET: nonEmpty.optional(),
+  OIDC_CA_FILE: nonEmpty.optional(),
+  DEV_IDP_PORT: port(4443),
+  DEV_IDP_ACCESS_TOKEN_TTL: positive(3600, 'seconds'),
+  API_BASE_URL: httpUrl.optional(),
+  API_SCOPES: z
+    .string()
+    .transform((v) => v.split(/[\s,]+/).filter(Boolean))
+    .pipe(z.array(z.string()).min(1, 'expects at least one scope'))
+    .optional(),
+  API_TIMEOUT_MS: positive(10_000, 'milliseconds'),
+  SAMPLE_API_PORT: port(4000),
+  POST_LOGOUT_REDIRECT_URI: httpUrl.optional(),
+  BACKCHANNEL_LOGOUT: flag.optional(),
+  STATIC_DIR: z.string().default('dist/client'),
+  LOG_REQUESTS: flag.default(true),
+});
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  // An empty variable counts as unset, as in most shells' `VAR= cmd`.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${String(issue.path[0])}: ${issue.message}`);
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  const publicUrl = new URL(e.PUBLIC_URL);
+  if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
+    problems.push('PUBLIC_URL: expects an origin only, e.g. https://app.example.com (no path, query or fragment)');
+  }
+
+  const entraVars = ['ENTRA_TENANT_ID', 'ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET'] as const;
+  const oidcVars = ['OIDC_AUTHORITY', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET'] as const;
+  const entraSet = entraVars.filter((k) => e[k] !== undefined);
+  const oidcSet = oidcVars.filter((k) => e[k] !== undefined);
+  if (entraSet.length > 0 && oidcSet.length > 0) {
+    problems.push(`ENTRA_* and OIDC_*: set one identity provider, not both (found ${[...entraSet, ...oidcSet].join(', ')})`);
+  }
+  for (const [group, set] of [[entraVars, entraSet], [oidcVars, oidcSet]] as const) {
+    if (set.length > 0 && set.length < group.length) {
+      for (const k of group.filter((k) => !set.includes(k as never))) problems.push(`${k}: is required when ${set.join(', ')} is set`);
+    }
+  }
+
+  let ca: string | undefined;
+  if (e.OIDC_CA_FILE) {
+    try {
+      ca = readFileSync(e.OIDC_CA_FILE, 'utf8');
+      if (!ca.includes('BEGIN CERTIFICATE')) problems.push(`OIDC_CA_FILE: ${e.OIDC_CA_FILE} holds no PEM certificate`);
+    } catch {
+      problems.push(`OIDC_CA_FILE: cannot read ${e.OIDC_CA_FILE}; expects a readable PEM file`);
+    }
+  }
+
+  let identity: IdentityConfig;
+  if (entraSet.length === entraVars.length) {
+    identity = {
+      kind: 'entra',
+      tenantId: e.ENTRA_TENANT_ID!,
+      clientId: e.ENTRA_CLIENT_ID!,
+      clientSecret: e.ENTRA_CLIENT_SECRET!,
+      cloudInstance: e.ENTRA_CLOUD_INSTANCE.replace(/\/+$/, ''),
+      caFile: e.OIDC_CA_FILE,
+      ca,
+    };
+  } else if (oidcSet.length === oidcVars.length) {
+    identity = {
+      kind: 'oidc',
+      authority: e.OIDC_AUTHORITY!.replace(/\/+$/, ''),
+      clientId: e.OIDC_CLIENT_ID!,
+      clientSecret: e.OIDC_CLIENT_SECRET!,
+      caFile: e.OIDC_CA_FILE,
+      ca,
+    };
+  } else {
+    identity = { kind: 'dev', port: e.DEV_IDP_PORT, accessTokenTtlSeconds: e.DEV_IDP_ACCESS_TOKEN_TTL };
+  }
+
+  if (production) {
+    if (!e.SESSION_KEYS) problems.push('SESSION_KEYS: is required in production (comma-separated keys of 32+ characters)');
+    if (identity.kind === 'dev') problems.push('ENTRA_* or OIDC_*: production needs a real identity provider; the embedded dev IdP is for development only');
+    if (!e.API_BASE_URL) problems.push('API_BASE_URL: is required in production; the sample API is for development only');
+    if (publicUrl.protocol !== 'https:') problems.push('PUBLIC_URL: must be https in production');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const sessionKeys = e.SESSION_KEYS ?? [randomBytes(32).toString('base64url')];
+  const config: Config = {
+    production,
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: publicUrl.origin,
+    sessionKeys,
+    sessionKeysGenerated: !e.SESSION_KEYS,
+    sessionIdleMs: e.SESSION_IDLE_MINUTES * 60_000,
+    sessionAbsoluteMs: e.SESSION_ABSOLUTE_HOURS * 3_600_000,
+    loginTimeoutMs: e.LOGIN_TIMEOUT_MINUTES * 60_000,
+    redisUrl: e.REDIS_URL,
+    identity,
+    api: {
+      baseUrl: e.API_BASE_URL?.replace(/\/+$/, ''),
+      scopes: e.API_SCOPES ?? [DEFAULT_SAMPLE_API_SCOPE],
+      timeoutMs: e.API_TIMEOUT_MS,
+      samplePort: e.SAMPLE_API_PORT,
+    },
+    postLogoutRedirectUri: e.POST_LOGOUT_REDIRECT_URI ?? `${publicUrl.origin}/`,
+    backchannelLogout: e.BACKCHANNEL_LOGOUT ?? identity.kind !== 'entra',
+    staticDir: e.STATIC_DIR,
+    logRequests: e.LOG_REQUESTS,
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T extends object>(value: T): Readonly<T> {
+  for (const v of Object.values(value)) if (v && typeof v === 'object') deepFreeze(v);
+  return Object.freeze(value);
+}

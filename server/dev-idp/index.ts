@@ -1,0 +1,82 @@
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Context, Next } from 'koa';
+import { ensureDevCertificates } from './certs';
+import { interactions } from './interactions';
+import { ensureDevKeys } from './keys';
+import { createDevProvider, DEV_BFF_CLIENT_ID, DEV_BFF_CLIENT_SECRET } from './provider';
+
+export { DEV_BFF_CLIENT_ID, DEV_BFF_CLIENT_SECRET };
+
+export interface DevIdpOptions {
+  /** 0 picks a free port (tests). */
+  port: number;
+  host?: string;
+  dataDir?: string;
+  bffOrigins: string[];
+  accessTokenTtlSeconds?: number;
+}
+
+export interface DevIdp {
+  issuer: string;
+  ca: string;
+  caFile: string;
+  clientId: string;
+  clientSecret: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The embedded development identity provider: oidc-provider over HTTPS on loopback, with seeded
+ * users, a login form, implied consent for our own clients and RP-initiated logout.
+ */
+export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
+  const dataDir = options.dataDir ?? '.dev-idp';
+  const [certs, keys] = await Promise.all([ensureDevCertificates(dataDir), ensureDevKeys(dataDir)]);
+  let handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void = (_req, res) => {
+    res.statusCode = 503;
+    res.end();
+  };
+  const server = https.createServer({ key: certs.key, cert: certs.cert }, (req, res) => handler(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? 'localhost', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const issuer = `https://localhost:${port}`;
+  const provider = createDevProvider({
+    issuer,
+    bffOrigins: options.bffOrigins,
+    accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 3600,
+    jwks: keys.jwks,
+    cookieKeys: keys.cookieKeys,
+  });
+  provider.use(requestSidClaim);
+  provider.use(interactions(provider));
+  handler = provider.callback();
+  return {
+    issuer,
+    ca: certs.ca,
+    caFile: certs.caFile,
+    clientId: DEV_BFF_CLIENT_ID,
+    clientSecret: DEV_BFF_CLIENT_SECRET,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * oidc-provider puts `sid` in ID tokens only for back-channel clients or when the claims
+ * parameter asks for it; Entra always sends it, and our sign-out needs it. Ask for it.
+ */
+async function requestSidClaim(ctx: Context, next: Next) {
+  if (ctx.path === '/auth' && ctx.method === 'GET' && !ctx.query.claims) {
+    const params = new URLSearchParams(ctx.querystring);
+    params.set('claims', JSON.stringify({ id_token: { sid: { essential: true } } }));
+    ctx.querystring = params.toString();
+  }
+  return next();
+}

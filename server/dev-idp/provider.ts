@@ -1,0 +1,145 @@
+import Provider, { errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { JWK } from 'jose';
+import { DEFAULT_SAMPLE_API_SCOPE } from '../config';
+import { DEV_TENANT_ID, findUserById } from './users';
+
+export const DEV_BFF_CLIENT_ID = 'bff';
+/** Dev only: the BFF's secret at the embedded IdP. Production secrets come from ENTRA_* or OIDC_* variables. */
+export const DEV_BFF_CLIENT_SECRET = 'dev-only-bff-secret-not-for-production';
+export const SAMPLE_API_AUDIENCE = 'api://sample-api';
+
+export interface DevProviderOptions {
+  issuer: string;
+  /** Origins of the BFF (and of Vite's dev server) whose callback URLs are registered. */
+  bffOrigins: string[];
+  accessTokenTtlSeconds: number;
+  jwks: { keys: JWK[] };
+  cookieKeys: string[];
+}
+
+function bffClient(origins: string[]): ClientMetadata {
+  return {
+    client_id: DEV_BFF_CLIENT_ID,
+    client_secret: DEV_BFF_CLIENT_SECRET,
+    client_name: 'BFF (development)',
+    // MSAL posts its secret in the body (FINDINGS); oidc-provider defaults to Basic.
+    token_endpoint_auth_method: 'client_secret_post',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: origins.map((o) => `${o}/auth/callback`),
+    post_logout_redirect_uris: origins.map((o) => `${o}/`),
+  };
+}
+
+export function createDevProvider(options: DevProviderOptions): Provider {
+  const firstParty = new Set([DEV_BFF_CLIENT_ID]);
+  const configuration: Configuration = {
+    clients: [bffClient(options.bffOrigins)],
+    jwks: options.jwks as Configuration['jwks'],
+    cookies: { keys: options.cookieKeys },
+    findAccount: async (_ctx, id) => {
+      const user = findUserById(id);
+      if (!user) return undefined;
+      return {
+        accountId: user.id,
+        claims: async () => ({
+          sub: user.id,
+          oid: user.id,
+          tid: DEV_TENANT_ID,
+          name: user.name,
+          preferred_username: user.username,
+          login_hint: user.username,
+          email: user.email,
+        }),
+      };
+    },
+    claims: {
+      openid: ['sub', 'oid', 'tid'],
+      profile: ['name', 'preferred_username', 'login_hint'],
+      email: ['email'],
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    // Entra-style access tokens carry who the caller is, so the API need not call userinfo.
+    extraTokenClaims: async (_ctx, token) => {
+      const user = 'accountId' in token && typeof token.accountId === 'string' ? findUserById(token.accountId) : undefined;
+      return user ? { oid: user.id, tid: DEV_TENANT_ID, name: user.name, preferred_username: user.username } : undefined;
+    },
+    // The code flow's ID token carries the profile claims too, as Entra's does (FINDINGS).
+    conformIdTokenClaims: false,
+    pkce: { required: () => true },
+    features: {
+      devInteractions: { enabled: false },
+      claimsParameter: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      revocation: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        // MSAL sends Entra-style scopes and no `resource`: map the API scope to its audience.
+        defaultResource: (ctx: KoaContextWithOIDC, _client: unknown, oneOf?: readonly string[]) => {
+          if (oneOf) return oneOf;
+          const scope = String(ctx.oidc.params?.scope ?? '');
+          return scope.split(' ').some((s) => s.startsWith(`${SAMPLE_API_AUDIENCE}/`)) ? SAMPLE_API_AUDIENCE : undefined;
+        },
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx: KoaContextWithOIDC, resource: string) => {
+          if (resource !== SAMPLE_API_AUDIENCE) throw new errors.InvalidTarget();
+          return {
+            scope: DEFAULT_SAMPLE_API_SCOPE,
+            audience: SAMPLE_API_AUDIENCE,
+            accessTokenTTL: options.accessTokenTtlSeconds,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
+    },
+    ttl: {
+      AccessToken: options.accessTokenTtlSeconds,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      RefreshToken: 14 * 86_400,
+      Interaction: 600,
+      Session: 86_400,
+      Grant: 14 * 86_400,
+    },
+    // MSAL always asks for offline_access, which oidc-provider drops without prompt=consent
+    // (OIDC Core 11). Grant refresh tokens to first-party clients anyway, and let them outlive
+    // the IdP session, as Entra's do: the BFF must delete its own copy at sign-out.
+    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    expiresWithSession: (ctx) => !firstParty.has(ctx.oidc.client?.clientId ?? ''),
+    rotateRefreshToken: false,
+    // Consent for first-party clients is implied: no consent screen.
+    loadExistingGrant: async (ctx) => {
+      const { client, session } = ctx.oidc;
+      if (!client || !session?.accountId) return undefined;
+      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
+      const grant = (grantId && (await ctx.oidc.provider.Grant.find(grantId))) || new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+      if (firstParty.has(client.clientId)) {
+        const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
+        grant.addOIDCScope(requested.filter((s) => !s.includes('/')).join(' '));
+        const apiScopes = requested.filter((s) => s.startsWith(`${SAMPLE_API_AUDIENCE}/`));
+        if (apiScopes.length > 0) grant.addResourceScope(SAMPLE_API_AUDIENCE, apiScopes.join(' '));
+        if (ctx.oidc.claims && Object.keys(ctx.oidc.claims).length > 0) grant.addOIDCClaims(Object.keys(ctx.oidc.claims.id_token ?? {}));
+        await grant.save();
+      }
+      return grant;
+    },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = page('Sign-in error', `<h1>Something went wrong</h1>${Object.entries(out).map(([k, v]) => `<p><strong>${escapeHtml(k)}</strong>: ${escapeHtml(String(v))}</p>`).join('')}`);
+    },
+  };
+  const provider = new Provider(options.issuer, configuration);
+  provider.proxy = false;
+  return provider;
+}
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export function page(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title>
+<style>body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;display:grid;place-items:center;min-height:100vh}main{background:#fff;padding:2rem;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.08);width:min(22rem,90vw)}label{display:block;margin:.75rem 0 .25rem}input{width:100%;padding:.5rem;box-sizing:border-box}button{margin-top:1rem;width:100%;padding:.6rem;border:0;border-radius:6px;background:#2557d6;color:#fff;font-size:1rem;cursor:pointer}.error{color:#b00020}</style>
+</head><body><main>${body}</main></body></html>`;
+}

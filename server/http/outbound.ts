@@ -1,0 +1,93 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+
+/**
+ * Outbound HTTP(S) for talking to the identity provider: node:https with an explicit CA, so that
+ * a private or dev CA is trusted by exactly these clients and never by the whole process
+ * (no NODE_TLS_REJECT_UNAUTHORIZED).
+ */
+export interface OutboundOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  timeoutMs?: number;
+}
+
+export interface OutboundResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+export function createOutbound(ca?: string) {
+  const httpsAgent = new https.Agent({ keepAlive: true, ca });
+  const httpAgent = new http.Agent({ keepAlive: true });
+
+  function request(url: string, options: OutboundOptions = {}): Promise<OutboundResponse> {
+    const target = new URL(url);
+    const secure = target.protocol === 'https:';
+    const transport = secure ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = transport.request(
+        target,
+        {
+          method: options.method ?? 'GET',
+          headers: options.headers,
+          agent: secure ? httpsAgent : httpAgent,
+          timeout: options.timeoutMs ?? 10_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_RESPONSE_BYTES) req.destroy(new Error(`response from ${target.origin} exceeds ${MAX_RESPONSE_BYTES} bytes`));
+            else chunks.push(chunk);
+          });
+          res.on('end', () => {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+            resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks).toString('utf8') });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`request to ${target.origin} timed out`)));
+      req.on('error', reject);
+      req.end(options.body);
+    });
+  }
+
+  /** A fetch for jose's createRemoteJWKSet ([customFetch]): the same CA, the same bounds. */
+  async function fetchForJose(url: string, init: { headers?: HeadersInit; signal?: AbortSignal }): Promise<Response> {
+    const headers = Object.fromEntries(new Headers(init.headers).entries());
+    const res = await request(url, { headers });
+    return new Response(res.body, { status: res.status, headers: res.headers });
+  }
+
+  /** MSAL's INetworkModule over the same client. */
+  const msalNetwork: INetworkModule = {
+    sendGetRequestAsync: <T>(url: string, options?: NetworkRequestOptions, timeout?: number) =>
+      toMsal<T>(request(url, { headers: options?.headers, timeoutMs: timeout })),
+    sendPostRequestAsync: <T>(url: string, options?: NetworkRequestOptions) =>
+      toMsal<T>(request(url, { method: 'POST', headers: options?.headers, body: options?.body })),
+  };
+
+  return { request, fetchForJose, msalNetwork, close: () => (httpsAgent.destroy(), httpAgent.destroy()) };
+}
+
+export type Outbound = ReturnType<typeof createOutbound>;
+
+async function toMsal<T>(pending: Promise<OutboundResponse>): Promise<NetworkResponse<T>> {
+  const res = await pending;
+  let body: unknown;
+  try {
+    body = JSON.parse(res.body);
+  } catch {
+    body = {};
+  }
+  return { status: res.status, headers: res.headers, body: body as T };
+}

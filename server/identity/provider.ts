@@ -1,0 +1,78 @@
+import { ProtocolMode } from '@azure/msal-node';
+import type { Config } from '../config';
+import type { Outbound } from '../http/outbound';
+
+/**
+ * Everything the BFF needs to know about its identity provider, resolved once at start-up:
+ * one discovery request here saves one per MSAL client instance (authorityMetadata).
+ */
+export interface IdentityProvider {
+  kind: 'dev' | 'oidc' | 'entra';
+  /** The `iss` of ID tokens and logout tokens. */
+  issuer: string;
+  authority: string;
+  protocolMode: ProtocolMode;
+  knownAuthorities: string[];
+  clientId: string;
+  clientSecret: string;
+  /** The discovery document as JSON text, for MSAL's authorityMetadata. */
+  metadataJson: string;
+  endSessionEndpoint?: string;
+  jwksUri: string;
+  /** The IdP's origin: the only one allowed to frame the front-channel logout page. */
+  origin: string;
+}
+
+export interface IdentityEndpoint {
+  kind: IdentityProvider['kind'];
+  authority: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+/** Where the configured provider lives; the embedded dev IdP reports its own endpoint. */
+export function identityEndpoint(config: Config, devIdp?: { issuer: string; clientId: string; clientSecret: string }): IdentityEndpoint {
+  const id = config.identity;
+  switch (id.kind) {
+    case 'entra':
+      return { kind: 'entra', authority: `${id.cloudInstance}/${id.tenantId}`, clientId: id.clientId, clientSecret: id.clientSecret };
+    case 'oidc':
+      return { kind: 'oidc', authority: id.authority, clientId: id.clientId, clientSecret: id.clientSecret };
+    case 'dev':
+      if (!devIdp) throw new Error('the embedded dev IdP is not running');
+      return { kind: 'dev', authority: devIdp.issuer, clientId: devIdp.clientId, clientSecret: devIdp.clientSecret };
+  }
+}
+
+export async function discoverIdentityProvider(endpoint: IdentityEndpoint, outbound: Outbound): Promise<IdentityProvider> {
+  // Entra's v2.0 metadata lives under /v2.0; a generic provider's under its issuer (RFC 8414 style).
+  const discoveryUrl =
+    endpoint.kind === 'entra'
+      ? `${endpoint.authority}/v2.0/.well-known/openid-configuration`
+      : `${endpoint.authority}/.well-known/openid-configuration`;
+  let metadata: Record<string, unknown>;
+  try {
+    const res = await outbound.request(discoveryUrl, { timeoutMs: 10_000 });
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+    metadata = JSON.parse(res.body);
+  } catch (err) {
+    throw new Error(`cannot read the identity provider's discovery document at ${discoveryUrl}: ${(err as Error).message}`);
+  }
+  for (const field of ['issuer', 'authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const) {
+    if (typeof metadata[field] !== 'string') throw new Error(`the discovery document at ${discoveryUrl} has no ${field}`);
+  }
+  const authorityUrl = new URL(endpoint.authority);
+  return {
+    kind: endpoint.kind,
+    issuer: metadata.issuer as string,
+    authority: endpoint.authority,
+    protocolMode: endpoint.kind === 'entra' ? ProtocolMode.AAD : ProtocolMode.OIDC,
+    knownAuthorities: [authorityUrl.host],
+    clientId: endpoint.clientId,
+    clientSecret: endpoint.clientSecret,
+    metadataJson: JSON.stringify(metadata),
+    endSessionEndpoint: typeof metadata.end_session_endpoint === 'string' ? metadata.end_session_endpoint : undefined,
+    jwksUri: metadata.jwks_uri as string,
+    origin: new URL(metadata.authorization_endpoint as string).origin,
+  };
+}

@@ -1,0 +1,96 @@
+import type { MsalClientFactory } from '../auth/msal-client';
+import type { Logger } from '../log';
+import type { SessionUser } from '../session/data';
+import type { Stores } from '../stores';
+import type { Tombstones } from './tombstones';
+
+export type SignOutPath = 'spa' | 'frontchannel' | 'backchannel';
+
+export interface SignOutResult {
+  homeAccountId: string;
+  sessionsEnded: number;
+  /** From the removed account's ID token, for the end-session request's logout_hint. */
+  loginHint?: string;
+}
+
+interface UserSessionRef {
+  id: string;
+  issuer: string;
+  sid?: string;
+}
+
+/**
+ * Global sign-out of one user, the same for every path (DESIGN, "the invariant"):
+ * tombstone first, then MSAL's account, the token cache entry, and every session we know of.
+ * The bookkeeping it reads is written at sign-in by recordSignIn.
+ */
+export class SignOutService {
+  constructor(
+    private readonly stores: Stores,
+    private readonly tombstones: Tombstones,
+    private readonly msal: MsalClientFactory,
+    private readonly log: Logger,
+    private readonly ttlMs: number,
+  ) {}
+
+  private sidKey = (issuer: string, sid: string) => `sid:${issuer} ${sid}`;
+  private subKey = (issuer: string, sub: string) => `sub:${issuer} ${sub}`;
+  private sessionsKey = (homeAccountId: string) => `sessions:${homeAccountId}`;
+
+  /** Sign-in bookkeeping: (iss, sid) and (iss, sub) lead to the user, the user to its sessions. */
+  async recordSignIn(user: SessionUser, sessionId: string): Promise<void> {
+    const { logout } = this.stores;
+    const known = await this.sessionsOf(user.homeAccountId);
+    const sessions: UserSessionRef[] = [...known.slice(-49), { id: sessionId, issuer: user.issuer, sid: user.sid }];
+    await Promise.all([
+      logout.set(this.sessionsKey(user.homeAccountId), sessions, this.ttlMs),
+      logout.set(this.subKey(user.issuer, user.subject), user.homeAccountId, this.ttlMs),
+      user.sid ? logout.set(this.sidKey(user.issuer, user.sid), user.homeAccountId, this.ttlMs) : undefined,
+    ]);
+  }
+
+  /** A session created at or before the user's last sign-out is dead. */
+  async isSignedOut(user: SessionUser, sessionCreatedAt: number): Promise<boolean> {
+    return this.tombstones.signedOutSince(user.homeAccountId, sessionCreatedAt);
+  }
+
+  async userBySid(issuer: string, sid: string): Promise<string | undefined> {
+    const value = await this.stores.logout.get(this.sidKey(issuer, sid));
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  async userBySub(issuer: string, sub: string): Promise<string | undefined> {
+    const value = await this.stores.logout.get(this.subKey(issuer, sub));
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  async signOut(homeAccountId: string, path: SignOutPath, requestId?: string): Promise<SignOutResult> {
+    const { tokens, sessions, logout } = this.stores;
+    // 1. The tombstone comes first: from here on no earlier session or token write survives.
+    await this.tombstones.write(homeAccountId);
+    // 2. MSAL's account, then the entry itself: the plugin never deletes a key (FINDINGS), and a
+    //    removeAccount after the delete would write an empty entry back.
+    const client = this.msal(homeAccountId);
+    const cache = client.getTokenCache();
+    const account = await cache.getAccountByHomeId(homeAccountId);
+    if (account) await cache.removeAccount(account);
+    await tokens.delete(homeAccountId);
+    // 3. Every session we know of, and the sid entries that led to them.
+    const known = await this.sessionsOf(homeAccountId);
+    const sidKeys = new Set(known.filter((s) => s.sid).map((s) => this.sidKey(s.issuer, s.sid!)));
+    await Promise.all([
+      ...known.map((s) => sessions.delete(s.id)),
+      ...[...sidKeys].map((key) => logout.delete(key)),
+      logout.delete(this.sessionsKey(homeAccountId)),
+    ]);
+    this.log.info('auth.signout', { requestId, user: homeAccountId, path, sessionsEnded: known.length });
+    const loginHint = account?.idTokenClaims?.login_hint;
+    return { homeAccountId, sessionsEnded: known.length, loginHint: typeof loginHint === 'string' ? loginHint : undefined };
+  }
+
+  private async sessionsOf(homeAccountId: string): Promise<UserSessionRef[]> {
+    const value = await this.stores.logout.get(this.sessionsKey(homeAccountId));
+    return Array.isArray(value) ? (value as UserSessionRef[]) : [];
+  }
+
+}

@@ -1,0 +1,16 @@
+import type { MsalClientFactory } from './auth/msal-client';
+import type { Config } from './config';
+import type { IdentityProvider } from './identity/provider';
+import type { Logger } from './log';
+import type { SignOutService } from './logout/sign-out';
+import type { Stores } from './stores';
+
+/** What routes are built from: handed in by createApp, never imported as singletons. */
+export interface Services {
+  config: Config;
+  idp: IdentityProvider;
+  msal: MsalClientFactory;
+  stores: Stores;
+  signOut: SignOutService;
+  log: Logger;
+}

@@ -1,0 +1,116 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app';
+import { msalClientFactory } from './auth/msal-client';
+import type { Config } from './config';
+import { startDevIdp, type DevIdp } from './dev-idp';
+import { SAMPLE_API_AUDIENCE } from './dev-idp/provider';
+import { createOutbound } from './http/outbound';
+import { discoverIdentityProvider, identityEndpoint, type IdentityProvider } from './identity/provider';
+import { createLogger, type Logger } from './log';
+import { SignOutService } from './logout/sign-out';
+import { Tombstones } from './logout/tombstones';
+import { startSampleApi, type SampleApi } from './sample-api';
+import type { Services } from './services';
+import { createStores, type Stores } from './stores';
+
+export interface RunningBff {
+  url: string;
+  services: Services;
+  stores: Stores;
+  idp: IdentityProvider;
+  devIdp?: DevIdp;
+  sampleApi?: SampleApi;
+  apiBaseUrl: string;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** An http.Server already listening (tests pick port 0 first, then build the config). */
+  server?: http.Server;
+  /** Extra origins registered at the embedded dev IdP (Vite's dev server). */
+  extraOrigins?: string[];
+  stores?: Stores;
+}
+
+/**
+ * Starts the BFF with what the configuration asks for: the embedded dev IdP and the sample API
+ * when no real ones are configured, the stores, then the Koa app.
+ */
+export async function startBff(config: Config, options: StartOptions = {}): Promise<RunningBff> {
+  const log = options.logger ?? createLogger();
+  const closers: (() => Promise<unknown> | unknown)[] = [];
+  try {
+    let devIdp: DevIdp | undefined;
+    if (config.identity.kind === 'dev') {
+      devIdp = await startDevIdp({
+        port: config.identity.port,
+        bffOrigins: [config.publicUrl, ...(options.extraOrigins ?? [])],
+        accessTokenTtlSeconds: config.identity.accessTokenTtlSeconds,
+      });
+      closers.push(() => devIdp!.close());
+      log.info('dev-idp.started', { issuer: devIdp.issuer });
+    }
+    const ca = devIdp?.ca ?? (config.identity.kind === 'dev' ? undefined : config.identity.ca);
+    const outbound = createOutbound(ca);
+    closers.push(() => outbound.close());
+    const idp = await discoverIdentityProvider(identityEndpoint(config, devIdp), outbound);
+
+    let sampleApi: SampleApi | undefined;
+    let apiBaseUrl = config.api.baseUrl;
+    if (!apiBaseUrl) {
+      sampleApi = await startSampleApi({
+        port: config.api.samplePort,
+        issuer: idp.issuer,
+        jwksUri: idp.jwksUri,
+        audience: SAMPLE_API_AUDIENCE,
+        requiredScope: config.api.scopes[0]!,
+        outbound,
+      });
+      closers.push(() => sampleApi!.close());
+      apiBaseUrl = sampleApi.url;
+      log.info('sample-api.started', { url: sampleApi.url });
+    }
+
+    const stores = options.stores ?? createStores(config);
+    closers.push(() => stores.close());
+    const tombstones = new Tombstones(stores.logout, config.sessionAbsoluteMs);
+    const msal = msalClientFactory(idp, outbound, stores.tokens, tombstones, config.sessionAbsoluteMs);
+    const signOut = new SignOutService(stores, tombstones, msal, log, config.sessionAbsoluteMs);
+    const services: Services = { config, idp, msal, stores, signOut, log };
+    const app = createApp(services, { apiBaseUrl });
+
+    const server = options.server ?? http.createServer();
+    server.on('request', app.callback());
+    if (!server.listening) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => resolve());
+      });
+    }
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://localhost:${port}`,
+      services,
+      stores,
+      idp,
+      devIdp,
+      sampleApi,
+      apiBaseUrl,
+      close: async () => {
+        for (const close of closers.reverse()) await close();
+      },
+    };
+  } catch (err) {
+    for (const close of closers.reverse()) await Promise.resolve(close()).catch(() => {});
+    throw err;
+  }
+}
