@@ -51,7 +51,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     jwks: keys.jwks,
     cookieKeys: keys.cookieKeys,
   });
-  provider.use(requestSidClaim);
+  provider.use(firstPartyAuthorizeRequests);
   provider.use(interactions(provider));
   handler = provider.callback();
   return {
@@ -69,13 +69,22 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 }
 
 /**
- * oidc-provider puts `sid` in ID tokens only for back-channel clients or when the claims
- * parameter asks for it; Entra always sends it, and our sign-out needs it. Ask for it.
+ * Makes authorization requests of our own clients behave as Entra's do, before oidc-provider
+ * sees them:
+ * - `sid` in the ID token: oidc-provider adds it only for back-channel clients or when the
+ *   claims parameter asks for it; Entra always sends it, and our sign-out needs it.
+ * - refresh tokens: oidc-provider drops offline_access unless prompt=consent (OIDC Core 11);
+ *   consent for our clients is then granted without a screen (interactions.ts).
  */
-async function requestSidClaim(ctx: Context, next: Next) {
-  if (ctx.path === '/auth' && ctx.method === 'GET' && !ctx.query.claims) {
+async function firstPartyAuthorizeRequests(ctx: Context, next: Next) {
+  if (ctx.path === '/auth' && ctx.method === 'GET') {
     const params = new URLSearchParams(ctx.querystring);
-    params.set('claims', JSON.stringify({ id_token: { sid: { essential: true } } }));
+    if (!params.has('claims')) params.set('claims', JSON.stringify({ id_token: { sid: { essential: true } } }));
+    const prompts = new Set((params.get('prompt') ?? '').split(' ').filter(Boolean));
+    if ((params.get('scope') ?? '').split(' ').includes('offline_access') && !prompts.has('none')) {
+      prompts.add('consent');
+      params.set('prompt', [...prompts].join(' '));
+    }
     ctx.querystring = params.toString();
   }
   return next();

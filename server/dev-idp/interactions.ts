@@ -35,8 +35,16 @@ export function interactions(provider: Provider) {
       ctx.body = loginPage(details.uid, String(details.params.login_hint ?? ''));
       return;
     }
-    // Consent for our clients is implied (loadExistingGrant): finish with the grant it made.
-    await provider.interactionFinished(ctx.req, ctx.res, { consent: {} }, { mergeWithLastSubmission: true });
+    // Consent for our own clients is implied: grant what they asked for, with no screen.
+    const { accountId } = details.session ?? {};
+    const clientId = String(details.params.client_id);
+    const grant = (details.grantId && (await provider.Grant.find(details.grantId))) || new provider.Grant({ accountId, clientId });
+    const missing = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [resource, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(resource, scopes.join(' '));
+    const grantId = await grant.save();
+    await provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
     ctx.respond = false;
   };
 }

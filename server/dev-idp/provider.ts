@@ -32,7 +32,6 @@ function bffClient(origins: string[]): ClientMetadata {
 }
 
 export function createDevProvider(options: DevProviderOptions): Provider {
-  const firstParty = new Set([DEV_BFF_CLIENT_ID]);
   const configuration: Configuration = {
     clients: [bffClient(options.bffOrigins)],
     jwks: options.jwks as Configuration['jwks'],
@@ -102,28 +101,7 @@ export function createDevProvider(options: DevProviderOptions): Provider {
       Session: 86_400,
       Grant: 14 * 86_400,
     },
-    // MSAL always asks for offline_access, which oidc-provider drops without prompt=consent
-    // (OIDC Core 11). Grant refresh tokens to first-party clients anyway, and let them outlive
-    // the IdP session, as Entra's do: the BFF must delete its own copy at sign-out.
-    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
-    expiresWithSession: (ctx) => !firstParty.has(ctx.oidc.client?.clientId ?? ''),
     rotateRefreshToken: false,
-    // Consent for first-party clients is implied: no consent screen.
-    loadExistingGrant: async (ctx) => {
-      const { client, session } = ctx.oidc;
-      if (!client || !session?.accountId) return undefined;
-      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
-      const grant = (grantId && (await ctx.oidc.provider.Grant.find(grantId))) || new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
-      if (firstParty.has(client.clientId)) {
-        const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
-        grant.addOIDCScope(requested.filter((s) => !s.includes('/')).join(' '));
-        const apiScopes = requested.filter((s) => s.startsWith(`${SAMPLE_API_AUDIENCE}/`));
-        if (apiScopes.length > 0) grant.addResourceScope(SAMPLE_API_AUDIENCE, apiScopes.join(' '));
-        if (ctx.oidc.claims && Object.keys(ctx.oidc.claims).length > 0) grant.addOIDCClaims(Object.keys(ctx.oidc.claims.id_token ?? {}));
-        await grant.save();
-      }
-      return grant;
-    },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
       ctx.body = page('Sign-in error', `<h1>Something went wrong</h1>${Object.entries(out).map(([k, v]) => `<p><strong>${escapeHtml(k)}</strong>: ${escapeHtml(String(v))}</p>`).join('')}`);

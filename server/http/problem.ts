@@ -53,6 +53,16 @@ function toProblem(err: unknown): { status: number; body: Problem; headers: Reco
 
 /** An error's class and message, for logs only; messages we create never hold secrets. */
 export function describe(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 300);
-  return String(err).slice(0, 300);
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 3; depth++) {
+    if (e instanceof Error) {
+      const code = (e as { errorCode?: unknown }).errorCode;
+      parts.push(`${e.name}${typeof code === 'string' ? `(${code})` : ''}: ${e.message.split('\n')[0]}`);
+      e = e.cause;
+    } else {
+      parts.push(String(e));
+      break;
+    }
+  }
+  return parts.join(' <- ').slice(0, 500);
 }

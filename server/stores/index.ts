@@ -19,13 +19,19 @@ export interface Stores {
 
 export const STORE_TIMEOUT_MS = 1000;
 
-export function createStores(config: Pick<Config, 'redisUrl'>, options: { timeoutMs?: number } = {}): Stores {
+export interface StoreOptions {
+  timeoutMs?: number;
+  /** In-memory mode: the Map behind each namespace, for a caller that wants to look inside. */
+  memory?: Map<string, unknown>;
+}
+
+export function createStores(config: Pick<Config, 'redisUrl'>, options: StoreOptions = {}): Stores {
   const timeoutMs = options.timeoutMs ?? STORE_TIMEOUT_MS;
   const keyvs: Keyv[] = [];
   const open = <T>(namespace: string): Store<T> => {
     const keyv = config.redisUrl
       ? new Keyv<T>({ store: new KeyvRedis(config.redisUrl), namespace, throwOnErrors: true })
-      : new Keyv<T>({ store: new Map(), namespace, throwOnErrors: true });
+      : new Keyv<T>({ store: options.memory ?? new Map(), namespace, throwOnErrors: true });
     // Errors surface through the failing call; the event would otherwise be unhandled.
     keyv.on('error', () => {});
     keyvs.push(keyv as Keyv);

@@ -67,3 +67,18 @@ export class Stack {
     return this.bff.close();
   }
 }
+
+/** A stack whose in-memory stores the test can look into (one Map, keys `namespace:key`). */
+export async function startInspectableStack(env: Record<string, string> = {}, options: { logger?: Logger } = {}) {
+  const { createStores } = await import('../../server/stores');
+  const memory = new Map<string, unknown>();
+  const stack = await startStack(env, { ...options, stores: createStores({}, { memory }) });
+  return { stack, memory, keys: (prefix = '') => [...memory.keys()].filter((k) => k.startsWith(prefix)) };
+}
+
+export const JWT_PATTERN = /eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]+/;
+
+/** Every response a test browser received, as text: status line, headers and body. */
+export function everythingReceived(browser: TestBrowser): string {
+  return browser.received.map((r) => `${r.status} ${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`).join('\n');
+}

@@ -1,0 +1,37 @@
+/**
+ * `npm run idp`: the dev identity provider alone, so that several BFF instances can share it.
+ * They point at it with OIDC_AUTHORITY, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and OIDC_CA_FILE.
+ */
+import { startDevIdp } from './index';
+
+const port = Number(process.env.DEV_IDP_PORT ?? 4443);
+const origins = (process.env.DEV_IDP_BFF_ORIGINS ?? 'http://localhost:3000,http://localhost:3001,http://localhost:3002,http://localhost:5173')
+  .split(',')
+  .map((o) => o.trim().replace(/\/+$/, ''))
+  .filter(Boolean);
+const ttl = Number(process.env.DEV_IDP_ACCESS_TOKEN_TTL ?? 3600);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  process.stderr.write('DEV_IDP_PORT: expects a port number (0-65535)\n');
+  process.exit(1);
+}
+if (!(ttl > 0)) {
+  process.stderr.write('DEV_IDP_ACCESS_TOKEN_TTL: expects a positive number of seconds\n');
+  process.exit(1);
+}
+
+const idp = await startDevIdp({ port, bffOrigins: origins, accessTokenTtlSeconds: ttl });
+process.stdout.write(
+  [
+    `Dev identity provider at ${idp.issuer} (users: alice, bob; password: password)`,
+    `Registered BFF origins: ${origins.join(', ')}`,
+    'Point BFF instances at it with:',
+    `  OIDC_AUTHORITY=${idp.issuer} OIDC_CLIENT_ID=${idp.clientId} OIDC_CLIENT_SECRET=${idp.clientSecret} OIDC_CA_FILE=${idp.caFile}`,
+    '',
+  ].join('\n'),
+);
+const stop = async () => {
+  await idp.close();
+  process.exit(0);
+};
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);

@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_BFF_CLIENT_SECRET } from '../../server/dev-idp';
+import { everythingReceived, JWT_PATTERN, startInspectableStack, type Stack } from '../support/stack';
+
+describe('sign-in through MSAL against the real dev IdP', () => {
+  let stack: Stack;
+  let keys: (prefix?: string) => string[];
+  let memory: Map<string, unknown>;
+
+  beforeAll(async () => {
+    ({ stack, keys, memory } = await startInspectableStack({}, process.env.TEST_LOG ? { logger: (await import("../../server/log")).createLogger() } : {}));
+  });
+  afterAll(() => stack?.close());
+
+  it('signs alice in, shows her display claims, and never sends the browser a token', async () => {
+    const browser = stack.browser();
+    const callback = await stack.signIn(browser, 'alice', '/todos?filter=open');
+    expect(callback.status).toBe(302);
+    expect(callback.headers.location).toBe(`${stack.url}/todos?filter=open`);
+
+    const session = await browser.api(`${stack.url}/auth/session`);
+    expect(session.status).toBe(200);
+    expect(session.headers['cache-control']).toBe('no-store');
+    const body = session.json();
+    expect(body).toMatchObject({ isAuthenticated: true, user: { name: 'Alice Example', username: 'alice', email: 'alice@example.test' } });
+    expect(Date.parse(body.expiresAt)).toBeGreaterThan(Date.now());
+
+    const me = await browser.api(`${stack.url}/api/me`);
+    expect(me.status).toBe(200);
+    expect(me.json()).toMatchObject({ preferred_username: 'alice', name: 'Alice Example', aud: 'api://sample-api' });
+
+    const received = everythingReceived(browser);
+    expect(received).not.toMatch(JWT_PATTERN);
+    expect(received).not.toContain(DEV_BFF_CLIENT_SECRET);
+  });
+
+  it('regenerates the session id at sign-in and keeps the cookie HttpOnly and SameSite=Lax', async () => {
+    const browser = stack.browser();
+    const login = await browser.get(`${stack.url}/auth/login`);
+    const preLoginId = await browser.cookie(stack.url, 'bff.sid');
+    expect(preLoginId).toBeTruthy();
+    expect(String(login.headers['set-cookie'])).toMatch(/bff\.sid=[^;]+;.*httponly/i);
+    expect(String(login.headers['set-cookie'])).toMatch(/samesite=lax/i);
+
+    await stack.signIn(browser, 'alice');
+    const signedInId = await browser.cookie(stack.url, 'bff.sid');
+    expect(signedInId).toBeTruthy();
+    expect(signedInId).not.toBe(preLoginId);
+    // 256 random bits, base64url
+    expect(Buffer.from(signedInId!, 'base64url').length).toBe(32);
+    expect(keys(`sessions:${preLoginId}`)).toHaveLength(0);
+  });
+
+  it('keeps no token in the session store, only in the per-user token cache entry', async () => {
+    const browser = stack.browser();
+    await stack.signIn(browser, 'alice');
+    const sessionEntries = keys('sessions:').map((k) => String(memory.get(k)));
+    for (const entry of sessionEntries) expect(entry).not.toMatch(JWT_PATTERN);
+    const tokenEntries = keys('tokens:');
+    expect(tokenEntries.length).toBeGreaterThan(0);
+    expect(String(memory.get(tokenEntries[0]!))).toMatch(JWT_PATTERN);
+  });
+
+  it('keeps two users signed in at once in separate token cache entries', async () => {
+    const alice = stack.browser();
+    const bob = stack.browser();
+    await stack.signIn(alice, 'alice');
+    await stack.signIn(bob, 'bob');
+    const [aliceMe, bobMe] = await Promise.all([alice.api(`${stack.url}/api/me`), bob.api(`${stack.url}/api/me`)]);
+    expect(aliceMe.json().preferred_username).toBe('alice');
+    expect(bobMe.json().preferred_username).toBe('bob');
+
+    const aliceId = aliceMe.json().sub as string;
+    const bobId = bobMe.json().sub as string;
+    const aliceEntry = JSON.parse(JSON.parse(String(memory.get(`tokens:${aliceId}`))).value);
+    const bobEntry = JSON.parse(JSON.parse(String(memory.get(`tokens:${bobId}`))).value);
+    const homes = (entry: { Account: Record<string, { home_account_id: string }> }) => Object.values(entry.Account).map((a) => a.home_account_id);
+    expect(homes(aliceEntry)).toEqual([aliceId]);
+    expect(homes(bobEntry)).toEqual([bobId]);
+    expect(JSON.stringify(aliceEntry)).not.toContain(bobId);
+    expect(JSON.stringify(bobEntry)).not.toContain(aliceId);
+  });
+
+  it('refreshes an expired access token silently with the refresh token', async () => {
+    const browser = stack.browser();
+    await stack.signIn(browser, 'bob');
+    const sub = (await browser.api(`${stack.url}/api/me`)).json().sub as string;
+    const key = `tokens:${sub}`;
+    const stored = JSON.parse(String(memory.get(key)));
+    const cache = JSON.parse(stored.value);
+    const [atKey, before] = Object.entries(cache.AccessToken as Record<string, { secret: string; expires_on: string }>)[0]!;
+    // Expire the cached access token, as time would.
+    cache.AccessToken[atKey] = { ...before, expires_on: String(Math.floor(Date.now() / 1000) - 60) };
+    memory.set(key, JSON.stringify({ ...stored, value: JSON.stringify(cache) }));
+
+    const me = await browser.api(`${stack.url}/api/me`);
+    expect(me.status).toBe(200);
+    const after = JSON.parse(JSON.parse(String(memory.get(key))).value);
+    const refreshed = Object.values(after.AccessToken as Record<string, { secret: string; expires_on: string }>)[0]!;
+    expect(refreshed.secret).not.toBe(before.secret);
+    expect(Number(refreshed.expires_on)).toBeGreaterThan(Date.now() / 1000);
+  });
+});
