@@ -17,6 +17,8 @@ export interface RequestOptions {
   body?: string;
   /** Follow redirects (as a top-level navigation does). Default: false. */
   follow?: boolean;
+  /** Send this path exactly as written (no URL normalization of `..` or `%2e`). */
+  rawPath?: string;
 }
 
 /**
@@ -39,7 +41,7 @@ export class TestBrowser {
     const headers: Record<string, string> = { ...options.headers };
     if (options.form) headers['content-type'] = 'application/x-www-form-urlencoded';
     for (let hop = 0; hop < 20; hop++) {
-      const res = await this.once(current, method, headers, body);
+      const res = await this.once(current, method, headers, body, hop === 0 ? options.rawPath : undefined);
       if (!options.follow || res.status < 300 || res.status >= 400 || !res.headers.location) return res;
       current = new URL(res.headers.location, current).toString();
       method = 'GET';
@@ -67,14 +69,15 @@ export class TestBrowser {
     return cookies.find((c) => c.key === name)?.value;
   }
 
-  private async once(url: string, method: string, headers: Record<string, string>, body?: string): Promise<Response> {
-    const target = new URL(url);
+  private async once(url: string, method: string, headers: Record<string, string>, body?: string, rawPath?: string): Promise<Response> {
+    const parsed = new URL(url);
+    const target = { protocol: parsed.protocol, hostname: parsed.hostname, port: parsed.port, path: rawPath ?? `${parsed.pathname}${parsed.search}` };
     const cookie = await this.jar.getCookieString(url);
     const all: Record<string, string> = { ...headers, ...(cookie ? { cookie } : {}) };
     if (body !== undefined) all['content-length'] = String(Buffer.byteLength(body));
-    const secure = target.protocol === 'https:';
+    const secure = parsed.protocol === 'https:';
     const res = await new Promise<Response>((resolve, reject) => {
-      const req = (secure ? https : http).request(target, { method, headers: all, agent: secure ? this.agent : undefined }, (r) => {
+      const req = (secure ? https : http).request({ ...target, method, headers: all, agent: secure ? this.agent : undefined }, (r) => {
         const chunks: Buffer[] = [];
         r.on('data', (c: Buffer) => chunks.push(c));
         r.on('end', () => {

@@ -1,0 +1,4 @@
+import { useRequest } from '../../lib/useRequest';
+import { fetchProfile } from './api';
+
+export const useProfile = () => useRequest(fetchProfile);

@@ -1,0 +1,23 @@
+import type { SessionUser } from '../../../../shared/api';
+import { useSignOut } from './useSignOut';
+
+/** The signed-in user's name and the global sign-out button. */
+export function AccountMenu({ user }: { user: SessionUser }) {
+  const { state, signOut } = useSignOut();
+  const busy = state.status === 'signingOut';
+  return (
+    <div className="account">
+      <span className="account-name" title={user.email ?? user.username}>
+        {user.name}
+      </span>
+      <button type="button" className="button" onClick={() => void signOut()} disabled={busy} aria-busy={busy}>
+        {busy ? 'Signing out…' : 'Sign out'}
+      </button>
+      {state.status === 'failed' && (
+        <p className="error account-error" role="alert">
+          {state.message}
+        </p>
+      )}
+    </div>
+  );
+}

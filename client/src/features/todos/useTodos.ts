@@ -1,0 +1,4 @@
+import { useRequest } from '../../lib/useRequest';
+import { fetchTodos } from './api';
+
+export const useTodos = () => useRequest(fetchTodos);

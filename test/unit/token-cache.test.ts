@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { TokenCacheClient } from '../../server/auth/token-cache';
+import { Tombstones } from '../../server/logout/tombstones';
+import type { Store } from '../../server/stores/store';
+
+/** A Map-backed store: a fake is fine inside a unit test of one module. */
+function mapStore<T>(): Store<T> & { map: Map<string, T> } {
+  const map = new Map<string, T>();
+  return {
+    map,
+    get: async (k) => map.get(k),
+    set: async (k, v) => void map.set(k, v),
+    delete: async (k) => void map.delete(k),
+  };
+}
+
+describe('token cache writes and the sign-out tombstone', () => {
+  it('answers an empty string on a miss and for the key of a sign-in without a user yet', async () => {
+    const client = new TokenCacheClient(mapStore<string>(), new Tombstones(mapStore(), 1000), 1000);
+    expect(await client.get('unknown')).toBe('');
+    expect(await client.get('')).toBe('');
+  });
+
+  it('keeps a write when no sign-out happened since the first read', async () => {
+    const tokens = mapStore<string>();
+    const tombstones = new Tombstones(mapStore(), 1000);
+    await tombstones.write('u1', Date.now() - 10_000);
+    const client = new TokenCacheClient(tokens, tombstones, 1000);
+    await client.get('u1');
+    await client.set('u1', 'fresh tokens');
+    expect(tokens.map.get('u1')).toBe('fresh tokens');
+  });
+
+  it('removes what it wrote when the user signed out after the first read (a refresh in flight)', async () => {
+    const tokens = mapStore<string>();
+    const tombstones = new Tombstones(mapStore(), 1000);
+    tokens.map.set('u1', 'old tokens');
+    const client = new TokenCacheClient(tokens, tombstones, 1000);
+    await client.get('u1');
+    // The sign-out lands while the refresh is at the IdP.
+    await tombstones.write('u1', Date.now() + 1);
+    tokens.map.delete('u1');
+    await client.set('u1', 'refreshed tokens');
+    expect(tokens.map.has('u1')).toBe(false);
+  });
+
+  it('judges by the first read, not a later one', async () => {
+    const tokens = mapStore<string>();
+    const tombstones = new Tombstones(mapStore(), 1000);
+    const client = new TokenCacheClient(tokens, tombstones, 1000);
+    await client.get('u1');
+    const signedOutAt = Date.now() + 1;
+    await tombstones.write('u1', signedOutAt);
+    while (Date.now() <= signedOutAt) await new Promise((r) => setTimeout(r, 1));
+    await client.get('u1'); // MSAL reads the cache more than once in one call
+    await client.set('u1', 'refreshed tokens');
+    expect(tokens.map.has('u1')).toBe(false);
+  });
+
+  it('never writes under an empty key', async () => {
+    const tokens = mapStore<string>();
+    const client = new TokenCacheClient(tokens, new Tombstones(mapStore(), 1000), 1000);
+    await client.set('', 'x');
+    expect(tokens.map.size).toBe(0);
+  });
+});
