@@ -9,6 +9,9 @@ import { problemResponses } from './http/problem';
 import { requestLog } from './http/request-log';
 import { securityHeaders } from './http/security-headers';
 import { spaFiles } from './http/static';
+import { backchannelLogout, methodNotAllowed } from './logout/backchannel';
+import { frontchannelLogout } from './logout/frontchannel';
+import type { LogoutToken } from './logout/logout-token';
 import { spaLogout } from './logout/spa';
 import { requireUser } from './session/current-user';
 import { sessions } from './session/middleware';
@@ -18,25 +21,35 @@ import type { Services } from './services';
  * Builds the BFF without listening: tests and main.ts both use it. Middleware reads top to
  * bottom in the order of the defences.
  */
-export function createApp(services: Services, options: { apiBaseUrl: string }): Koa {
+export interface AppOptions {
+  apiBaseUrl: string;
+  /** Back-channel logout is on when a verifier is given (off for IdPs without it, e.g. Entra). */
+  verifyLogoutToken?: (token: string) => Promise<LogoutToken>;
+}
+
+export function createApp(services: Services, options: AppOptions): Koa {
   const { config, log, stores, signOut } = services;
   const app = new Koa({ keys: [...config.sessionKeys], proxy: false });
   app.on('error', () => {}); // every error is rendered and logged by problemResponses
 
+  // Sessions only where they are used: static files and the logout callbacks never read one.
+  const session = sessions(app, config, stores.sessions);
   const signedIn = requireUser(signOut);
   const router = new Router();
-  router.get('/auth/login', login(services));
-  router.get('/auth/callback', callback(services));
-  router.get('/auth/session', sessionInfo(services));
-  router.post('/auth/logout', requireCsrfHeader, signedIn, spaLogout(services));
-  router.all(/^\/api(?:\/.*)?$/, requireCsrfHeader, signedIn, apiProxy(services, options.apiBaseUrl));
+  router.get('/auth/login', session, login(services));
+  router.get('/auth/callback', session, callback(services));
+  router.get('/auth/session', session, sessionInfo(services));
+  router.post('/auth/logout', requireCsrfHeader, session, signedIn, spaLogout(services));
+  router.get('/auth/frontchannel-logout', frontchannelLogout(services));
+  if (options.verifyLogoutToken) {
+    router.post('/auth/backchannel-logout', backchannelLogout(services, options.verifyLogoutToken));
+    router.get('/auth/backchannel-logout', methodNotAllowed('POST'));
+  }
+  router.all(/^\/api(?:\/.*)?$/, requireCsrfHeader, session, signedIn, apiProxy(services, options.apiBaseUrl));
 
-  const withSession = sessions(app, config, stores.sessions);
   app.use(requestLog(log, config.logRequests));
   app.use(problemResponses(log));
   app.use(securityHeaders(config.production));
-  // Sessions only where they are used: static files never touch the store.
-  app.use(async (ctx, next) => (ctx.path.startsWith('/auth/') || ctx.path === '/api' || ctx.path.startsWith('/api/') ? withSession(ctx, next) : next()));
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true }));
   app.use(spaFiles(config.staticDir));

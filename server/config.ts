@@ -8,7 +8,7 @@ import { z } from 'zod';
  */
 
 export type IdentityConfig =
-  | { kind: 'dev'; port: number; accessTokenTtlSeconds: number }
+  | { kind: 'dev'; port: number; accessTokenTtlSeconds: number; frontchannel: boolean; backchannel: boolean }
   | { kind: 'oidc'; authority: string; clientId: string; clientSecret: string; caFile?: string; ca?: string }
   | { kind: 'entra'; tenantId: string; clientId: string; clientSecret: string; cloudInstance: string; caFile?: string; ca?: string };
 
@@ -28,6 +28,8 @@ export interface Config {
   api: { baseUrl?: string; scopes: string[]; timeoutMs: number; samplePort: number };
   postLogoutRedirectUri: string;
   backchannelLogout: boolean;
+  /** Least time between two JWKS fetches triggered by an unknown `kid` (an IdP-load guard). */
+  jwksCooldownMs: number;
   staticDir: string;
   logRequests: boolean;
 }
@@ -74,6 +76,9 @@ const schema = z.object({
   OIDC_CA_FILE: nonEmpty.optional(),
   DEV_IDP_PORT: port(4443),
   DEV_IDP_ACCESS_TOKEN_TTL: positive(3600, 'seconds'),
+  DEV_IDP_FRONTCHANNEL: flag.default(true),
+  DEV_IDP_BACKCHANNEL: flag.default(true),
+  JWKS_REFETCH_COOLDOWN_SECONDS: z.coerce.number({ error: 'expects a number of seconds (0 or more)' }).min(0, 'expects a number of seconds (0 or more)').default(30),
   API_BASE_URL: httpUrl.optional(),
   API_SCOPES: z
     .string()
@@ -150,7 +155,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       ca,
     };
   } else {
-    identity = { kind: 'dev', port: e.DEV_IDP_PORT, accessTokenTtlSeconds: e.DEV_IDP_ACCESS_TOKEN_TTL };
+    identity = {
+      kind: 'dev',
+      port: e.DEV_IDP_PORT,
+      accessTokenTtlSeconds: e.DEV_IDP_ACCESS_TOKEN_TTL,
+      frontchannel: e.DEV_IDP_FRONTCHANNEL,
+      backchannel: e.DEV_IDP_BACKCHANNEL,
+    };
   }
 
   if (production) {
@@ -182,6 +193,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     },
     postLogoutRedirectUri: e.POST_LOGOUT_REDIRECT_URI ?? `${publicUrl.origin}/`,
     backchannelLogout: e.BACKCHANNEL_LOGOUT ?? identity.kind !== 'entra',
+    jwksCooldownMs: e.JWKS_REFETCH_COOLDOWN_SECONDS * 1000,
     staticDir: e.STATIC_DIR,
     logRequests: e.LOG_REQUESTS,
   };

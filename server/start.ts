@@ -8,6 +8,7 @@ import { SAMPLE_API_AUDIENCE } from './dev-idp/provider';
 import { createOutbound } from './http/outbound';
 import { discoverIdentityProvider, identityEndpoint, type IdentityProvider } from './identity/provider';
 import { createLogger, type Logger } from './log';
+import { logoutTokenVerifier } from './logout/logout-token';
 import { SignOutService } from './logout/sign-out';
 import { Tombstones } from './logout/tombstones';
 import { startSampleApi, type SampleApi } from './sample-api';
@@ -48,6 +49,8 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
         port: config.identity.port,
         bffOrigins: [config.publicUrl, ...(options.extraOrigins ?? [])],
         accessTokenTtlSeconds: config.identity.accessTokenTtlSeconds,
+        frontchannel: config.identity.frontchannel,
+        backchannel: config.identity.backchannel && config.backchannelLogout,
       });
       closers.push(() => devIdp!.close());
       log.info('dev-idp.started', { issuer: devIdp.issuer });
@@ -79,7 +82,17 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
     const msal = msalClientFactory(idp, outbound, stores.tokens, tombstones, config.sessionAbsoluteMs);
     const signOut = new SignOutService(stores, tombstones, msal, log, config.sessionAbsoluteMs);
     const services: Services = { config, idp, msal, stores, signOut, log };
-    const app = createApp(services, { apiBaseUrl });
+    const verifyLogoutToken = config.backchannelLogout
+      ? logoutTokenVerifier({
+          issuer: idp.issuer,
+          clientId: idp.clientId,
+          jwksUri: idp.jwksUri,
+          outbound,
+          algorithms: idp.signingAlgorithms,
+          cooldownMs: config.jwksCooldownMs,
+        })
+      : undefined;
+    const app = createApp(services, { apiBaseUrl, verifyLogoutToken });
 
     const server = options.server ?? http.createServer();
     server.on('request', app.callback());

@@ -1,7 +1,9 @@
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { JWK } from 'jose';
 import type { Context, Next } from 'koa';
 import { ensureDevCertificates } from './certs';
+import { frontchannelLogoutPage } from './frontchannel';
 import { interactions } from './interactions';
 import { ensureDevKeys } from './keys';
 import { createDevProvider, DEV_BFF_CLIENT_ID, DEV_BFF_CLIENT_SECRET } from './provider';
@@ -15,6 +17,12 @@ export interface DevIdpOptions {
   dataDir?: string;
   bffOrigins: string[];
   accessTokenTtlSeconds?: number;
+  /** Front-channel logout iframes on the logout page; default on (DEV_IDP_FRONTCHANNEL). */
+  frontchannel?: boolean;
+  /** Back-channel logout tokens; default on (DEV_IDP_BACKCHANNEL). */
+  backchannel?: boolean;
+  /** Origins of "another app", the public SPA client. */
+  anotherAppOrigins?: string[];
 }
 
 export interface DevIdp {
@@ -23,6 +31,8 @@ export interface DevIdp {
   caFile: string;
   clientId: string;
   clientSecret: string;
+  /** The private signing key: tests sign logout tokens the way the IdP does. */
+  signingKey: JWK;
   close(): Promise<void>;
 }
 
@@ -50,8 +60,12 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 3600,
     jwks: keys.jwks,
     cookieKeys: keys.cookieKeys,
+    frontchannel: options.frontchannel ?? true,
+    backchannel: options.backchannel ?? true,
+    anotherAppOrigins: options.anotherAppOrigins ?? ['http://localhost:5174'],
   });
   provider.use(firstPartyAuthorizeRequests);
+  if (options.frontchannel ?? true) provider.use(frontchannelLogoutPage(provider, issuer));
   provider.use(interactions(provider));
   handler = provider.callback();
   return {
@@ -60,6 +74,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     caFile: certs.caFile,
     clientId: DEV_BFF_CLIENT_ID,
     clientSecret: DEV_BFF_CLIENT_SECRET,
+    signingKey: keys.jwks.keys[0]!,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -4,6 +4,8 @@ import { DEFAULT_SAMPLE_API_SCOPE } from '../config';
 import { DEV_TENANT_ID, findUserById } from './users';
 
 export const DEV_BFF_CLIENT_ID = 'bff';
+/** "Another app": a public SPA client of the same IdP, used to start a sign-out elsewhere. */
+export const ANOTHER_APP_CLIENT_ID = 'another-app';
 /** Dev only: the BFF's secret at the embedded IdP. Production secrets come from ENTRA_* or OIDC_* variables. */
 export const DEV_BFF_CLIENT_SECRET = 'dev-only-bff-secret-not-for-production';
 export const SAMPLE_API_AUDIENCE = 'api://sample-api';
@@ -15,9 +17,16 @@ export interface DevProviderOptions {
   accessTokenTtlSeconds: number;
   jwks: { keys: JWK[] };
   cookieKeys: string[];
+  /** Render front-channel logout iframes on the logout page (DEV_IDP_FRONTCHANNEL). */
+  frontchannel: boolean;
+  /** POST logout tokens to back-channel logout URIs (DEV_IDP_BACKCHANNEL). */
+  backchannel: boolean;
+  /** Origins of "another app" (its page comes with the SPA). */
+  anotherAppOrigins: string[];
 }
 
-function bffClient(origins: string[]): ClientMetadata {
+function bffClient(origins: string[], options: DevProviderOptions): ClientMetadata {
+  const [primary] = origins;
   return {
     client_id: DEV_BFF_CLIENT_ID,
     client_secret: DEV_BFF_CLIENT_SECRET,
@@ -28,12 +37,39 @@ function bffClient(origins: string[]): ClientMetadata {
     response_types: ['code'],
     redirect_uris: origins.map((o) => `${o}/auth/callback`),
     post_logout_redirect_uris: origins.map((o) => `${o}/`),
+    frontchannel_logout_uri: `${primary}/auth/frontchannel-logout`,
+    ...(options.backchannel ? { backchannel_logout_uri: `${primary}/auth/backchannel-logout`, backchannel_logout_session_required: true } : {}),
+  };
+}
+
+function anotherAppClient(origins: string[]): ClientMetadata {
+  return {
+    client_id: ANOTHER_APP_CLIENT_ID,
+    client_name: 'Another app',
+    application_type: 'web',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: origins.map((o) => `${o}/`),
+    post_logout_redirect_uris: origins.map((o) => `${o}/`),
   };
 }
 
 export function createDevProvider(options: DevProviderOptions): Provider {
   const configuration: Configuration = {
-    clients: [bffClient(options.bffOrigins)],
+    clients: [bffClient(options.bffOrigins, options), anotherAppClient(options.anotherAppOrigins)],
+    // oidc-provider dropped Front-Channel Logout; we keep the client's URI and render the iframes.
+    extraClientMetadata: {
+      properties: ['frontchannel_logout_uri'],
+      validator: (_ctx, key, value) => {
+        if (key === 'frontchannel_logout_uri' && value !== undefined && !/^https?:\/\//.test(String(value))) {
+          throw new errors.InvalidClientMetadata('frontchannel_logout_uri must be an http(s) URL');
+        }
+      },
+    },
+    // Back-channel delivery to the BFF on loopback: oidc-provider's own fetch refuses loopback
+    // addresses (an SSRF guard); the dev IdP only ever calls URIs it registered itself.
+    fetch: loopbackFetch,
     jwks: options.jwks as Configuration['jwks'],
     cookies: { keys: options.cookieKeys },
     findAccount: async (_ctx, id) => {
@@ -69,7 +105,8 @@ export function createDevProvider(options: DevProviderOptions): Provider {
     features: {
       devInteractions: { enabled: false },
       claimsParameter: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      backchannelLogout: { enabled: true },
       revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -110,6 +147,44 @@ export function createDevProvider(options: DevProviderOptions): Provider {
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = false;
   return provider;
+}
+
+/** Like Entra, signing out at the IdP signs the user out of every app (logout=yes). */
+async function logoutSource(ctx: KoaContextWithOIDC, form: string) {
+  const withLogout = form.replace('</form>', '<input type="hidden" name="logout" value="yes"/></form>');
+  ctx.type = 'html';
+  ctx.body = page(
+    'Sign out',
+    `<h1>Sign out</h1><p>Sign out of the development identity provider and of every app you signed in to with it?</p>${withLogout}
+<button type="submit" form="op.logoutForm" value="yes" name="logout" autofocus>Yes, sign me out</button>`,
+  );
+}
+
+async function postLogoutSuccessSource(ctx: KoaContextWithOIDC) {
+  ctx.type = 'html';
+  ctx.body = page('Signed out', '<h1>Signed out</h1><p>You have signed out of every app.</p>');
+}
+
+async function loopbackFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+  const target = new URL(input instanceof Request ? input.url : input);
+  if (!['localhost', '127.0.0.1', '[::1]'].includes(target.hostname)) {
+    throw new Error(`the dev IdP only calls loopback addresses, not ${target.hostname}`);
+  }
+  const headers = Object.fromEntries(new Headers(init.headers).entries());
+  const body = init.body === undefined || init.body === null ? undefined : String(init.body);
+  if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
+  const transport = target.protocol === 'https:' ? await import('node:https') : await import('node:http');
+  return new Promise<Response>((resolve, reject) => {
+    const req = transport.request(target, { method: init.method ?? 'GET', headers, timeout: 2500 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(new Response(res.statusCode === 204 ? null : Buffer.concat(chunks), { status: res.statusCode ?? 502 })));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('back-channel request timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 export function escapeHtml(value: string): string {

@@ -19,6 +19,8 @@ export interface IdentityProvider {
   metadataJson: string;
   endSessionEndpoint?: string;
   jwksUri: string;
+  /** id_token_signing_alg_values_supported, the algorithms logout tokens may use. */
+  signingAlgorithms?: string[];
   /** The IdP's origin: the only one allowed to frame the front-channel logout page. */
   origin: string;
 }
@@ -73,6 +75,7 @@ export async function discoverIdentityProvider(endpoint: IdentityEndpoint, outbo
     metadataJson: JSON.stringify(metadata),
     endSessionEndpoint: typeof metadata.end_session_endpoint === 'string' ? metadata.end_session_endpoint : undefined,
     jwksUri: metadata.jwks_uri as string,
+    signingAlgorithms: Array.isArray(metadata.id_token_signing_alg_values_supported) ? (metadata.id_token_signing_alg_values_supported as string[]) : undefined,
     origin: new URL(metadata.authorization_endpoint as string).origin,
   };
 }

@@ -82,3 +82,29 @@ export const JWT_PATTERN = /eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]+/;
 export function everythingReceived(browser: TestBrowser): string {
   return browser.received.map((r) => `${r.status} ${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`).join('\n');
 }
+
+/** What the dev IdP's logout page did: the front-channel iframes it rendered and where it went next. */
+export interface IdpSignOut {
+  iframes: string[];
+  next: string | undefined;
+  page: Response;
+}
+
+/**
+ * Signs out at the IdP, as a user does on its logout page: open the end-session URL, confirm.
+ * Returns the iframes of the front-channel page without loading them (see loadIframes).
+ */
+export async function signOutAtIdp(browser: TestBrowser, endSessionUrl: string): Promise<IdpSignOut> {
+  const confirmPage = await browser.get(endSessionUrl, { follow: true });
+  const form = parseForm(confirmPage.body, confirmPage.url);
+  const page = await browser.post(form.action, { form: { ...form.fields, logout: 'yes' } });
+  const iframes = [...page.body.matchAll(/<iframe[^>]*src="([^"]+)"/g)].map((m) => m[1]!.replace(/&#38;/g, '&').replace(/&amp;/g, '&'));
+  const next = page.status === 303 ? page.headers.location : /id="continue" href="([^"]+)"/.exec(page.body)?.[1]?.replace(/&#38;/g, '&');
+  return { iframes, next, page };
+}
+
+/** Loads front-channel iframes as a cross-site iframe would: with no cookie at all. */
+export async function loadIframes(urls: string[]): Promise<Response[]> {
+  const cookieless = new TestBrowser();
+  return Promise.all(urls.map((u) => cookieless.get(u)));
+}

@@ -1,0 +1,41 @@
+import type { Context } from 'koa';
+import { badRequest, HttpError } from '../errors';
+import { readForm } from '../http/body';
+import type { Services } from '../services';
+import { LOGOUT_TOKEN_MAX_AGE_S, type LogoutToken } from './logout-token';
+
+const MAX_BODY_BYTES = 16 * 1024;
+
+/**
+ * POST /auth/backchannel-logout (OIDC Back-Channel Logout 1.0): the IdP, server to server.
+ * Validate the logout_token fully, drop a replayed jti, then sign the user out by sid (or by
+ * sub when the token has no sid). A store failure is a 503, so the IdP retries.
+ */
+export function backchannelLogout({ idp, signOut, stores }: Services, verify: (token: string) => Promise<LogoutToken>) {
+  return async function logoutFromBackchannel(ctx: Context) {
+    ctx.set('Cache-Control', 'no-cache, no-store');
+    ctx.set('Pragma', 'no-cache');
+    const form = await readForm(ctx, MAX_BODY_BYTES);
+    const tokens = form.getAll('logout_token');
+    if (tokens.length !== 1 || !tokens[0]) throw badRequest('bad_request', 'Exactly one logout_token is required.');
+    const token = await verify(tokens[0]);
+
+    const replayKey = `jti:${idp.issuer} ${token.jti}`;
+    if ((await stores.logout.get(replayKey)) !== undefined) {
+      ctx.status = 200;
+      return;
+    }
+    const user = token.sid ? await signOut.userBySid(idp.issuer, token.sid) : await signOut.userBySub(idp.issuer, token.sub!);
+    if (user) await signOut.signOut(user, 'backchannel', ctx.state.requestId);
+    // Remembered only after the sign-out has happened: a failed attempt may be retried.
+    await stores.logout.set(replayKey, 1, (LOGOUT_TOKEN_MAX_AGE_S + 60) * 1000);
+    ctx.status = 200;
+  };
+}
+
+export function methodNotAllowed(allow: string) {
+  return (ctx: Context) => {
+    ctx.set('Allow', allow);
+    throw new HttpError(405, 'method_not_allowed', `Use ${allow}.`);
+  };
+}

@@ -1,0 +1,89 @@
+import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { HttpError } from '../errors';
+import type { Outbound } from '../http/outbound';
+
+export const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+/** Asymmetric algorithms only: never `none`, never an HMAC keyed by something public. */
+const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+export const LOGOUT_TOKEN_MAX_AGE_S = 300;
+const CLOCK_SKEW_S = 30;
+
+export interface LogoutToken {
+  jti: string;
+  sub?: string;
+  sid?: string;
+  iat: number;
+}
+
+export interface LogoutTokenVerifierOptions {
+  issuer: string;
+  clientId: string;
+  jwksUri: string;
+  outbound: Outbound;
+  /** The IdP's id_token_signing_alg_values_supported, when it publishes them. */
+  algorithms?: string[];
+  cooldownMs: number;
+}
+
+const invalid = (message: string) => new HttpError(400, 'invalid_logout_token', message);
+
+/**
+ * Validates a logout_token as OIDC Back-Channel Logout 1.0, section 2.6, requires: signature
+ * from the IdP's JWKS (an unknown kid refetches it, at most once per cooldown), algorithm,
+ * iss, aud, iat, exp, typ, events, no nonce, sub and/or sid, jti.
+ */
+export function logoutTokenVerifier(options: LogoutTokenVerifierOptions) {
+  const jwks = createRemoteJWKSet(new URL(options.jwksUri), {
+    [customFetch]: options.outbound.fetchForJose,
+    cooldownDuration: options.cooldownMs,
+    timeoutDuration: 5000,
+  });
+  const algorithms = (options.algorithms ?? ASYMMETRIC).filter((a) => ASYMMETRIC.includes(a));
+
+  return async function verifyLogoutToken(token: string): Promise<LogoutToken> {
+    let payload: JWTPayload;
+    let typ: string | undefined;
+    try {
+      const verified = await jwtVerify(token, jwks, {
+        issuer: options.issuer,
+        audience: options.clientId,
+        algorithms,
+        maxTokenAge: LOGOUT_TOKEN_MAX_AGE_S,
+        clockTolerance: CLOCK_SKEW_S,
+        requiredClaims: ['iat', 'exp', 'jti'],
+      });
+      payload = verified.payload;
+      typ = verified.protectedHeader.typ;
+    } catch (err) {
+      const reason = reasonOf(err);
+      if (reason === 'unavailable') throw new HttpError(503, 'upstream_unavailable', "The identity provider's keys could not be fetched; retry later.", { cause: err });
+      throw invalid(reason);
+    }
+    if (typ !== undefined && typ.toLowerCase() !== 'logout+jwt' && typ.toLowerCase() !== 'application/logout+jwt') {
+      throw invalid('The logout token has the wrong typ header.');
+    }
+    const events = payload.events;
+    if (!events || typeof events !== 'object' || Array.isArray(events)) throw invalid('The logout token has no events object.');
+    const event = (events as Record<string, unknown>)[BACKCHANNEL_EVENT];
+    if (!event || typeof event !== 'object' || Array.isArray(event)) throw invalid('The logout token is not a back-channel logout event.');
+    if ('nonce' in payload) throw invalid('A logout token must not carry a nonce.');
+    const sub = typeof payload.sub === 'string' && payload.sub ? payload.sub : undefined;
+    const sid = typeof payload.sid === 'string' && payload.sid ? payload.sid : undefined;
+    if (!sub && !sid) throw invalid('The logout token names neither a subject nor a session.');
+    if (typeof payload.jti !== 'string' || !payload.jti) throw invalid('The logout token has no jti.');
+    return { jti: payload.jti, sub, sid, iat: payload.iat! };
+  };
+}
+
+function reasonOf(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'The logout token has expired.';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `The logout token's ${err.claim} claim is not valid.`;
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'The logout token is signed with an algorithm that is not accepted.';
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'The logout token is signed with an unknown key.';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'The logout token signature is not valid.';
+  if (err instanceof joseErrors.JWKSTimeout || (err instanceof joseErrors.JOSEError && /JSON Web Key Set/.test(err.message))) {
+    // The IdP's keys could not be fetched: not the caller's fault; let it retry.
+    return 'unavailable';
+  }
+  return 'The logout token is not a valid signed JWT.';
+}
