@@ -91,10 +91,21 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
  * - refresh tokens: oidc-provider drops offline_access unless prompt=consent (OIDC Core 11);
  *   consent for our clients is then granted without a screen (interactions.ts).
  */
+function withSidClaim(claims: string | null): string {
+  let parsed: { id_token?: Record<string, unknown> } = {};
+  try {
+    parsed = claims ? JSON.parse(claims) : {};
+  } catch {
+    return claims ?? ''; // malformed: let oidc-provider reject it
+  }
+  if (!parsed || typeof parsed !== 'object') return claims ?? '';
+  return JSON.stringify({ ...parsed, id_token: { ...(parsed.id_token ?? {}), sid: { essential: true } } });
+}
+
 async function firstPartyAuthorizeRequests(ctx: Context, next: Next) {
   if (ctx.path === '/auth' && ctx.method === 'GET') {
     const params = new URLSearchParams(ctx.querystring);
-    if (!params.has('claims')) params.set('claims', JSON.stringify({ id_token: { sid: { essential: true } } }));
+    params.set('claims', withSidClaim(params.get('claims')));
     const prompts = new Set((params.get('prompt') ?? '').split(' ').filter(Boolean));
     if ((params.get('scope') ?? '').split(' ').includes('offline_access') && !prompts.has('none')) {
       prompts.add('consent');
