@@ -13,8 +13,8 @@ export default defineConfig({
     port: 5173,
     strictPort: true,
     proxy: {
-      '/auth': { target: bff, changeOrigin: false, xfwd: false },
-      '/api': { target: bff, changeOrigin: false, xfwd: false },
+      '^/auth/': { target: bff, changeOrigin: false, xfwd: false },
+      '^/api(/|$)': { target: bff, changeOrigin: false, xfwd: false },
     },
   },
   test: {

@@ -9,7 +9,7 @@ import { problemResponses } from './http/problem';
 import { requestLog } from './http/request-log';
 import { securityHeaders } from './http/security-headers';
 import { spaFiles } from './http/static';
-import { backchannelLogout, methodNotAllowed } from './logout/backchannel';
+import { backchannelLogout, methodNotAllowed, noCache } from './logout/backchannel';
 import { frontchannelLogout } from './logout/frontchannel';
 import type { LogoutToken } from './logout/logout-token';
 import { spaLogout } from './logout/spa';
@@ -42,8 +42,8 @@ export function createApp(services: Services, options: AppOptions): Koa {
   router.post('/auth/logout', requireCsrfHeader, session, signedIn, spaLogout(services));
   router.get('/auth/frontchannel-logout', frontchannelLogout(services));
   if (options.verifyLogoutToken) {
-    router.post('/auth/backchannel-logout', backchannelLogout(services, options.verifyLogoutToken));
-    router.get('/auth/backchannel-logout', methodNotAllowed('POST'));
+    router.post('/auth/backchannel-logout', noCache, backchannelLogout(services, options.verifyLogoutToken));
+    router.get('/auth/backchannel-logout', noCache, methodNotAllowed('POST'));
   }
   router.all(/^\/api(?:\/.*)?$/, requireCsrfHeader, session, signedIn, apiProxy(services, options.apiBaseUrl));
 

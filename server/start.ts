@@ -47,7 +47,7 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
     if (config.identity.kind === 'dev') {
       devIdp = await startDevIdp({
         port: config.identity.port,
-        bffOrigins: [config.publicUrl, ...(options.extraOrigins ?? [])],
+        bffOrigins: [...new Set([config.publicUrl, ...(options.extraOrigins ?? [])])],
         accessTokenTtlSeconds: config.identity.accessTokenTtlSeconds,
         frontchannel: config.identity.frontchannel,
         backchannel: config.identity.backchannel && config.backchannelLogout,

@@ -32,6 +32,7 @@ export const ErrorCodes = [
   'payload_too_large',
   'upstream_unavailable',
   'upstream_timeout',
+  'upstream_rejected_token',
   'store_unavailable',
   'invalid_logout_token',
   'invalid_issuer',

@@ -72,6 +72,12 @@ export function apiProxy({ config, msal }: Services, baseUrl: string) {
       else ctx.req.pipe(req);
     });
 
+    if (upstream.statusCode === 401) {
+      // The API refused a token the IdP just gave us: not the browser's session ending, so no 401
+      // (the SPA would take it for "signed out" and loop through sign-in).
+      upstream.resume();
+      throw new HttpError(502, 'upstream_rejected_token', 'The API refused the access token.');
+    }
     ctx.status = upstream.statusCode ?? 502;
     for (const [name, value] of Object.entries(upstream.headers)) {
       if (value !== undefined && !DROP_RESPONSE.has(name)) ctx.set(name, value as string | string[]);

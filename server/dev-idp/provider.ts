@@ -156,7 +156,7 @@ async function logoutSource(ctx: KoaContextWithOIDC, form: string) {
   ctx.body = page(
     'Sign out',
     `<h1>Sign out</h1><p>Sign out of the development identity provider and of every app you signed in to with it?</p>${withLogout}
-<button type="submit" form="op.logoutForm" value="yes" name="logout" autofocus>Yes, sign me out</button>`,
+<button type="submit" form="op.logoutForm" autofocus>Yes, sign me out</button>`,
   );
 }
 

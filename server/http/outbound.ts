@@ -12,6 +12,7 @@ export interface OutboundOptions {
   headers?: Record<string, string>;
   body?: string;
   timeoutMs?: number;
+  signal?: AbortSignal;
 }
 
 export interface OutboundResponse {
@@ -57,6 +58,7 @@ export function createOutbound(ca?: string) {
       );
       req.on('timeout', () => req.destroy(new Error(`request to ${target.origin} timed out`)));
       req.on('error', reject);
+      options.signal?.addEventListener('abort', () => req.destroy(new Error(`request to ${target.origin} was aborted`)), { once: true });
       req.end(options.body);
     });
   }
@@ -64,7 +66,7 @@ export function createOutbound(ca?: string) {
   /** A fetch for jose's createRemoteJWKSet ([customFetch]): the same CA, the same bounds. */
   async function fetchForJose(url: string, init: { headers?: HeadersInit; signal?: AbortSignal }): Promise<Response> {
     const headers = Object.fromEntries(new Headers(init.headers).entries());
-    const res = await request(url, { headers });
+    const res = await request(url, { headers, signal: init.signal });
     return new Response(res.body, { status: res.status, headers: res.headers });
   }
 

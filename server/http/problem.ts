@@ -28,7 +28,8 @@ export function problemResponses(log: Logger) {
         log.error('request.failed', { requestId: ctx.state.requestId, route: ctx.path, code: problem.body.error, reason: describe(err) });
       }
       ctx.status = problem.status;
-      ctx.set('Cache-Control', 'no-store');
+      // Keep a stricter no-store policy a route already set (back-channel: "no-cache, no-store").
+      if (!/no-store/.test(ctx.response.get('Cache-Control'))) ctx.set('Cache-Control', 'no-store');
       for (const [name, value] of Object.entries(problem.headers)) ctx.set(name, value);
       ctx.body = problem.body;
     }

@@ -1,4 +1,4 @@
-import type { Context } from 'koa';
+import type { Context, Next } from 'koa';
 import { badRequest, HttpError } from '../errors';
 import { readForm } from '../http/body';
 import type { Services } from '../services';
@@ -13,8 +13,6 @@ const MAX_BODY_BYTES = 16 * 1024;
  */
 export function backchannelLogout({ idp, signOut, stores }: Services, verify: (token: string) => Promise<LogoutToken>) {
   return async function logoutFromBackchannel(ctx: Context) {
-    ctx.set('Cache-Control', 'no-cache, no-store');
-    ctx.set('Pragma', 'no-cache');
     const form = await readForm(ctx, MAX_BODY_BYTES);
     const tokens = form.getAll('logout_token');
     if (tokens.length !== 1 || !tokens[0]) throw badRequest('bad_request', 'Exactly one logout_token is required.');
@@ -31,6 +29,13 @@ export function backchannelLogout({ idp, signOut, stores }: Services, verify: (t
     await stores.logout.set(replayKey, 1, (LOGOUT_TOKEN_MAX_AGE_S + 60) * 1000);
     ctx.status = 200;
   };
+}
+
+/** Back-Channel Logout 1.0 §2.8: every answer, success or error, is uncacheable. */
+export async function noCache(ctx: Context, next: Next) {
+  ctx.set('Cache-Control', 'no-cache, no-store');
+  ctx.set('Pragma', 'no-cache');
+  await next();
 }
 
 export function methodNotAllowed(allow: string) {

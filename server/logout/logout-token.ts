@@ -81,8 +81,9 @@ function reasonOf(err: unknown): string {
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'The logout token is signed with an algorithm that is not accepted.';
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'The logout token is signed with an unknown key.';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'The logout token signature is not valid.';
-  if (err instanceof joseErrors.JWKSTimeout || (err instanceof joseErrors.JOSEError && /JSON Web Key Set/.test(err.message))) {
-    // The IdP's keys could not be fetched: not the caller's fault; let it retry.
+  if (err instanceof joseErrors.JWKSTimeout || !(err instanceof joseErrors.JOSEError) || /JSON Web Key Set/.test(err.message)) {
+    // The IdP's keys could not be fetched (down, slow, not JSON): not the token's fault; a 503
+    // lets the IdP retry, where a 400 would be final.
     return 'unavailable';
   }
   return 'The logout token is not a valid signed JWT.';

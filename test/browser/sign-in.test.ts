@@ -59,6 +59,7 @@ describe.skipIf(skipBrowserTests())('the SPA in Chromium against the whole stack
   async function signIn(username = 'alice', name = 'Alice Example') {
     await page.goto(stack.url);
     await submitIdpLogin(username, 'password');
+    await cameBackTo(page, stack.url, 'after signing in at the IdP');
     await page.waitForURL(`${stack.url}/`);
     await page.getByRole('banner').getByText(name).waitFor();
   }
@@ -71,6 +72,7 @@ describe.skipIf(skipBrowserTests())('the SPA in Chromium against the whole stack
     await shot('01-signed-out');
 
     await submitIdpLogin('alice', 'password', '02-idp-login');
+    await cameBackTo(page, stack.url, 'after signing in at the IdP');
     await page.waitForURL(`${stack.url}/`);
     await page.getByRole('banner').getByText('Alice Example').waitFor();
     expect(await page.getByRole('banner').textContent()).toContain('Global Sign-out BFF');
@@ -117,7 +119,7 @@ describe.skipIf(skipBrowserTests())('the SPA in Chromium against the whole stack
     await shot('06-idp-end-session');
     await confirm.click();
 
-    await page.waitForURL((url) => url.origin === new URL(stack.url).origin);
+    await cameBackTo(page, stack.url, 'after confirming the sign-out at the IdP');
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     await shot('07-signed-out-again');
     const session = await context.request.get(`${stack.url}/auth/session`);
@@ -130,6 +132,16 @@ describe.skipIf(skipBrowserTests())('the SPA in Chromium against the whole stack
     expect(consoleErrors).toEqual([]);
   }, 60_000);
 });
+
+/** Waits for the browser to be back at `origin`; on a timeout, says which page it is stuck on. */
+async function cameBackTo(page: Page, origin: string, when: string) {
+  try {
+    await page.waitForURL((url) => url.origin === new URL(origin).origin);
+  } catch (err) {
+    const text = await page.locator('body').innerText().catch(() => '');
+    throw new Error(`${when}, the browser stayed at ${page.url()}:\n${text.slice(0, 500)}`, { cause: err });
+  }
+}
 
 interface Seen {
   url: string;

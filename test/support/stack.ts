@@ -97,7 +97,7 @@ export interface IdpSignOut {
 export async function signOutAtIdp(browser: TestBrowser, endSessionUrl: string): Promise<IdpSignOut> {
   const confirmPage = await browser.get(endSessionUrl, { follow: true });
   const form = parseForm(confirmPage.body, confirmPage.url);
-  const page = await browser.post(form.action, { form: { ...form.fields, logout: 'yes' } });
+  const page = await browser.post(form.action, { form: form.fields });
   const iframes = [...page.body.matchAll(/<iframe[^>]*src="([^"]+)"/g)].map((m) => m[1]!.replace(/&#38;/g, '&').replace(/&amp;/g, '&'));
   const next = page.status === 303 ? page.headers.location : /id="continue" href="([^"]+)"/.exec(page.body)?.[1]?.replace(/&#38;/g, '&');
   return { iframes, next, page };

@@ -23,9 +23,7 @@ export function ResultCard<T>({ id, title, source, state, idle, children }: Prop
       <div className="card-body" aria-live="polite" aria-busy={state.status === 'loading'}>
         {state.status === 'idle' && <p className="muted">{idle}</p>}
         {state.status === 'loading' && (
-          <p className="muted loading" role="status">
-            Loading…
-          </p>
+          <p className="muted loading">Loading…</p>
         )}
         {state.status === 'failed' && (
           <p className="error" role="alert">
