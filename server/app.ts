@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { apiProxy } from './api/proxy';
 import { callback } from './auth/callback';
+import { StoreUnavailableError } from './errors';
 import { login } from './auth/login';
 import { sessionInfo } from './auth/session';
 import { requireCsrfHeader } from './http/csrf';
@@ -45,6 +46,19 @@ export function createApp(services: Services, options: AppOptions): Koa {
     router.post('/auth/backchannel-logout', noCache, backchannelLogout(services, options.verifyLogoutToken));
     router.get('/auth/backchannel-logout', noCache, methodNotAllowed('POST'));
   }
+  router.get('/healthz', (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      await stores.ping();
+    } catch (err) {
+      throw new StoreUnavailableError(err);
+    }
+    ctx.body = { status: 'ready' };
+  });
   router.all(/^\/api(?:\/.*)?$/, requireCsrfHeader, session, signedIn, apiProxy(services, options.apiBaseUrl));
 
   app.use(requestLog(log, config.logRequests));

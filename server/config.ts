@@ -24,6 +24,9 @@ export interface Config {
   sessionAbsoluteMs: number;
   loginTimeoutMs: number;
   redisUrl?: string;
+  /** Prepended to every Redis key, so several deployments can share one Redis. */
+  redisKeyPrefix: string;
+  redisCluster: boolean;
   identity: IdentityConfig;
   api: { baseUrl?: string; scopes: string[]; timeoutMs: number; samplePort: number };
   postLogoutRedirectUri: string;
@@ -66,6 +69,8 @@ const schema = z.object({
   SESSION_ABSOLUTE_HOURS: positive(12, 'hours'),
   LOGIN_TIMEOUT_MINUTES: positive(10, 'minutes'),
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'expects a redis:// or rediss:// URL' }).optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[\w.:-]{0,64}$/, 'expects up to 64 letters, digits, _ . : or -').default('bff:'),
+  REDIS_CLUSTER: flag.default(false),
   ENTRA_TENANT_ID: nonEmpty.optional(),
   ENTRA_CLIENT_ID: nonEmpty.optional(),
   ENTRA_CLIENT_SECRET: nonEmpty.optional(),
@@ -184,6 +189,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     sessionAbsoluteMs: e.SESSION_ABSOLUTE_HOURS * 3_600_000,
     loginTimeoutMs: e.LOGIN_TIMEOUT_MINUTES * 60_000,
     redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    redisCluster: e.REDIS_CLUSTER,
     identity,
     api: {
       baseUrl: e.API_BASE_URL?.replace(/\/+$/, ''),

@@ -1,3 +1,4 @@
+import type { AccessTokenSource } from './auth/access-token';
 import type { MsalClientFactory } from './auth/msal-client';
 import type { Config } from './config';
 import type { IdentityProvider } from './identity/provider';
@@ -10,6 +11,7 @@ export interface Services {
   config: Config;
   idp: IdentityProvider;
   msal: MsalClientFactory;
+  accessToken: AccessTokenSource;
   stores: Stores;
   signOut: SignOutService;
   log: Logger;

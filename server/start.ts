@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
+import { accessTokens } from './auth/access-token';
 import { msalClientFactory } from './auth/msal-client';
 import type { Config } from './config';
 import { startDevIdp, type DevIdp } from './dev-idp';
@@ -81,7 +82,7 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
     const tombstones = new Tombstones(stores.logout, config.sessionAbsoluteMs);
     const msal = msalClientFactory(idp, outbound, stores.tokens, tombstones, config.sessionAbsoluteMs);
     const signOut = new SignOutService(stores, tombstones, msal, log, config.sessionAbsoluteMs);
-    const services: Services = { config, idp, msal, stores, signOut, log };
+    const services: Services = { config, idp, msal, accessToken: accessTokens(msal), stores, signOut, log };
     const verifyLogoutToken = config.backchannelLogout
       ? logoutTokenVerifier({
           issuer: idp.issuer,

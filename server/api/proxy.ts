@@ -1,6 +1,5 @@
 import http from 'node:http';
 import https from 'node:https';
-import { InteractionRequiredAuthError, type AccountInfo } from '@azure/msal-node';
 import type { Context } from 'koa';
 import { HttpError } from '../errors';
 import type { SessionUser } from '../session/data';
@@ -44,15 +43,15 @@ export function downstreamUrl(baseUrl: string, rawPath: string, querystring: str
  * /api/* (session and X-CSRF required): calls the configured downstream API with the user's
  * access token from the server-side cache, refreshed silently when needed; streams the answer.
  */
-export function apiProxy({ config, msal }: Services, baseUrl: string) {
+export function apiProxy({ config, accessToken }: Services, baseUrl: string) {
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
   return async function proxyToApi(ctx: Context) {
     if (!METHODS.has(ctx.method)) throw new HttpError(405, 'method_not_allowed', 'Method not allowed.');
     const target = downstreamUrl(baseUrl, ctx.path, ctx.querystring);
     const user = ctx.state.user as SessionUser;
-    const accessToken = await acquireAccessToken(msal, user, config.api.scopes);
+    const token = await accessToken(user, config.api.scopes);
 
-    const headers: Record<string, string> = { authorization: `Bearer ${accessToken}`, 'x-request-id': String(ctx.state.requestId) };
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'x-request-id': String(ctx.state.requestId) };
     for (const name of FORWARD_REQUEST) {
       const value = ctx.get(name);
       if (value) headers[name] = value;
@@ -85,25 +84,4 @@ export function apiProxy({ config, msal }: Services, baseUrl: string) {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = upstream;
   };
-}
-
-async function acquireAccessToken(msal: Services['msal'], user: SessionUser, scopes: string[]): Promise<string> {
-  const client = msal(user.homeAccountId);
-  let account: AccountInfo | null;
-  try {
-    account = await client.getTokenCache().getAccountByHomeId(user.homeAccountId);
-  } catch (err) {
-    if (err instanceof HttpError) throw err;
-    throw new HttpError(502, 'upstream_unavailable', 'The token cache could not be read.', { cause: err });
-  }
-  if (!account) throw new HttpError(401, 'reauthenticate', 'Your sign-in has ended. Sign in again.');
-  try {
-    const result = await client.acquireTokenSilent({ account, scopes });
-    if (!result.accessToken) throw new HttpError(401, 'reauthenticate', 'Sign in again to continue.');
-    return result.accessToken;
-  } catch (err) {
-    if (err instanceof HttpError) throw err;
-    if (err instanceof InteractionRequiredAuthError) throw new HttpError(401, 'reauthenticate', 'Sign in again to continue.', { cause: err });
-    throw new HttpError(502, 'upstream_unavailable', 'The identity provider could not be reached.', { cause: err });
-  }
 }

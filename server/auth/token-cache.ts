@@ -30,11 +30,24 @@ export class TokenCacheClient implements ICacheClient {
    */
   async set(key: string, value: string): Promise<string> {
     if (!key) return 'OK';
+    // Two instances refreshing at once: never replace newer tokens with older ones.
+    const stored = await this.store.get(key);
+    if (stored && newestTokenTime(stored) > newestTokenTime(value)) return 'OK';
     await this.store.set(key, value, this.ttlMs);
     if (await this.tombstones.signedOutSince(key, this.firstReadAt ?? Date.now())) {
       await this.store.delete(key);
     }
     return 'OK';
+  }
+}
+
+/** When the newest access token in a serialized MSAL cache was obtained (s), 0 if none. */
+export function newestTokenTime(serialized: string): number {
+  try {
+    const cache = JSON.parse(serialized) as { AccessToken?: Record<string, { cached_at?: string }> };
+    return Math.max(0, ...Object.values(cache.AccessToken ?? {}).map((t) => Number(t.cached_at) || 0));
+  } catch {
+    return 0;
   }
 }
 

@@ -1,5 +1,5 @@
 import Keyv from 'keyv';
-import KeyvRedis from '@keyv/redis';
+import KeyvRedis, { createClient, createCluster } from '@keyv/redis';
 import type { Config } from '../config';
 import type { SessionData } from '../session/data';
 import { keyvStore, type Store } from './store';
@@ -14,6 +14,8 @@ export interface Stores {
   sessions: Store<SessionData>;
   tokens: Store<string>;
   logout: Store<unknown>;
+  /** Resolves when every store answers (GET /readyz), rejects otherwise. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -25,24 +27,53 @@ export interface StoreOptions {
   memory?: Map<string, unknown>;
 }
 
-export function createStores(config: Pick<Config, 'redisUrl'>, options: StoreOptions = {}): Stores {
+export function createStores(config: Partial<Pick<Config, 'redisUrl' | 'redisKeyPrefix' | 'redisCluster'>>, options: StoreOptions = {}): Stores {
   const timeoutMs = options.timeoutMs ?? STORE_TIMEOUT_MS;
-  const keyvs: Keyv[] = [];
+  if (config.redisUrl) return redisStores(config.redisUrl, config.redisKeyPrefix ?? 'bff:', config.redisCluster ?? false, timeoutMs);
+  const memory = options.memory ?? new Map();
   const open = <T>(namespace: string): Store<T> => {
-    const keyv = config.redisUrl
-      ? new Keyv<T>({ store: new KeyvRedis(config.redisUrl), namespace, throwOnErrors: true })
-      : new Keyv<T>({ store: options.memory ?? new Map(), namespace, throwOnErrors: true });
-    // Errors surface through the failing call; the event would otherwise be unhandled.
+    const keyv = new Keyv<T>({ store: memory, namespace, throwOnErrors: true });
     keyv.on('error', () => {});
-    keyvs.push(keyv as Keyv);
     return keyvStore<T>(keyv, timeoutMs);
   };
   return {
     sessions: open<SessionData>('sessions'),
     tokens: open<string>('tokens'),
     logout: open<unknown>('logout'),
+    ping: async () => {},
+    close: async () => {},
+  };
+}
+
+/**
+ * One Redis connection for the three namespaces (`<prefix>sessions:…`, `<prefix>tokens:…`,
+ * `<prefix>logout:…`). No offline queue: while Redis is away every call fails at once (and
+ * the caller answers 503) instead of queueing writes that would land later, out of order.
+ */
+function redisStores(url: string, prefix: string, cluster: boolean, timeoutMs: number): Stores {
+  const socket = { connectTimeout: timeoutMs, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1000) };
+  const client = cluster
+    ? createCluster({ rootNodes: [{ url }], defaults: { socket, disableOfflineQueue: true } })
+    : createClient({ url, socket, disableOfflineQueue: true });
+  // Connection errors surface through the failing calls; unhandled, the event would crash us.
+  client.on('error', () => {});
+  const open = <T>(namespace: string): Store<T> => {
+    const adapter = new KeyvRedis<T>(client as never, { keyPrefixSeparator: ':', throwOnConnectError: true, throwOnErrors: true, connectionTimeout: timeoutMs });
+    // The adapter prefixes keys with the namespace itself; Keyv must not do it again.
+    const keyv = new Keyv<T>({ store: adapter, namespace: `${prefix}${namespace}`, useKeyPrefix: false, throwOnErrors: true });
+    keyv.on('error', () => {});
+    return keyvStore<T>(keyv, timeoutMs);
+  };
+  const sessions = open<SessionData>('sessions');
+  return {
+    sessions,
+    tokens: open<string>('tokens'),
+    logout: open<unknown>('logout'),
+    ping: async () => {
+      await sessions.get('readyz');
+    },
     close: async () => {
-      await Promise.allSettled(keyvs.map((k) => k.disconnect()));
+      if (client.isOpen) await Promise.race([client.close(), new Promise((r) => setTimeout(r, 500))]).catch(() => {});
     },
   };
 }

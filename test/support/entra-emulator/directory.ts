@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * What the emulated tenant knows: its users, the app registrations, the APIs they expose, and
+ * the state Entra keeps per browser (sessions), per sign-in (codes) and per grant (refresh tokens).
+ */
+
+/** A member of the tenant. Every password is "password"; this is test-only. */
+export interface EntraUser {
+  /** The object id: the same for every app, the `uid` half of MSAL's homeAccountId. */
+  oid: string;
+  /** What the login form takes (the UPN works too). */
+  login: string;
+  /** The UPN: `preferred_username`. */
+  upn: string;
+  name: string;
+  password: string;
+}
+
+export const ENTRA_USERS: readonly EntraUser[] = [
+  { oid: '2f0c8f5e-6a0b-4f2e-9d4a-1b7c3e5a9001', login: 'alice', upn: 'alice@contoso.example', name: 'Alice Example', password: 'password' },
+  { oid: '8d3e1c7a-4b2f-4e6d-a1c9-5f0b2d4e6002', login: 'bob', upn: 'bob@contoso.example', name: 'Bob Example', password: 'password' },
+];
+
+/** An app registration, as the Authentication and Certificates & secrets blades hold it. */
+export interface AppRegistration {
+  clientId: string;
+  clientSecret: string;
+  /** Web platform redirect URIs. Entra checks post_logout_redirect_uri against these too. */
+  redirectUris: string[];
+  /** The one "Front-channel logout URL" of the app. */
+  frontchannelLogoutUrl?: string;
+}
+
+/** An API registration ("Expose an API"): its Application ID URI and delegated scope names. */
+export interface ExposedApi {
+  appIdUri: string;
+  scopes: string[];
+}
+
+/** The emulator's sign-in session in one browser (Entra's ESTSAUTH cookie). */
+export interface BrowserSession {
+  cookie: string;
+  /** The `sid` claim and the front-channel logout parameter: a GUID per session. */
+  sid: string;
+  oid: string;
+  /** Apps signed in through this session: their front-channel URLs are called at sign-out. */
+  clients: Set<string>;
+}
+
+export interface IssuedCode {
+  clientId: string;
+  redirectUri: string;
+  scope: string;
+  nonce?: string;
+  codeChallenge?: string;
+  codeChallengeMethod?: string;
+  oid: string;
+  sid: string;
+  expiresAt: number;
+  redeemed: boolean;
+}
+
+/** What a refresh token stands for. Entra never revokes one when a session ends. */
+export interface RefreshGrant {
+  clientId: string;
+  oid: string;
+  sid: string;
+}
+
+export class Directory {
+  readonly apps = new Map<string, AppRegistration>();
+  /** Keyed by cookie value. */
+  readonly sessions = new Map<string, BrowserSession>();
+  readonly codes = new Map<string, IssuedCode>();
+  readonly refreshTokens = new Map<string, RefreshGrant>();
+  /** Authorization requests waiting for the login form, keyed by the form's `ctx` field. */
+  readonly pendingLogins = new Map<string, URLSearchParams>();
+
+  constructor(
+    readonly tenantId: string,
+    readonly apis: readonly ExposedApi[],
+    readonly users: readonly EntraUser[] = ENTRA_USERS,
+  ) {}
+
+  userByOid(oid: string): EntraUser | undefined {
+    return this.users.find((u) => u.oid === oid);
+  }
+
+  checkCredentials(login: string, password: string): EntraUser | undefined {
+    const name = login.trim().toLowerCase();
+    const user = this.users.find((u) => u.login === name || u.upn === name);
+    return user && user.password === password ? user : undefined;
+  }
+
+  startSession(oid: string, sid: string): BrowserSession {
+    const session: BrowserSession = { cookie: opaque(32), sid, oid, clients: new Set() };
+    this.sessions.set(session.cookie, session);
+    return session;
+  }
+
+  endSession(session: BrowserSession): void {
+    this.sessions.delete(session.cookie);
+  }
+}
+
+/** A random opaque value, base64url: codes, refresh tokens, cookies. */
+export const opaque = (bytes: number) => randomBytes(bytes).toString('base64url');

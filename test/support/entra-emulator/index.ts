@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import Router from '@koa/router';
+import Koa from 'koa';
+import { ensureDevCertificates } from '../../../server/dev-idp/certs';
+import { authorize, login } from './authorize';
+import { Directory, type AppRegistration, type ExposedApi } from './directory';
+import { endSession } from './logout';
+import { instanceDiscovery, keys, openidConfiguration } from './metadata';
+import { token } from './token';
+import { loginHint, TokenIssuer } from './tokens';
+
+export type { AppRegistration, ExposedApi } from './directory';
+
+/**
+ * A test-only Microsoft Entra ID on loopback HTTPS: one tenant, the v2.0 endpoints MSAL Node and
+ * the BFF use, behaving as Entra does where the BFF can tell (test/support only; never imported
+ * by server/ code). What it leaves out is listed in the Entra mode test's header.
+ */
+export interface EntraEmulatorOptions {
+  tenantId?: string;
+  /** APIs of the tenant ("Expose an API"); default api://sample-api with access_as_user. */
+  apis?: ExposedApi[];
+  accessTokenTtlSeconds?: number;
+  /** Where the dev CA lives (shared with the dev IdP). */
+  certDir?: string;
+}
+
+export interface EntraAccount {
+  oid: string;
+  tid: string;
+  /** MSAL's homeAccountId for this user: `<oid>.<tid>`. */
+  homeAccountId: string;
+  upn: string;
+  /** The ID token's login_hint claim. */
+  loginHint: string;
+  /** The sid of each emulator session of the user not signed out yet, oldest first. */
+  sids: string[];
+}
+
+export interface EntraEmulator {
+  /** https://localhost:<port>: what ENTRA_CLOUD_INSTANCE is set to. */
+  origin: string;
+  tenantId: string;
+  issuer: string;
+  /** The dev CA (PEM) and its file: OIDC_CA_FILE. */
+  ca: string;
+  caFile: string;
+  /** Registers an app, as the portal does; redirect URIs may be added later. */
+  registerApplication(app: AppRegistration): AppRegistration;
+  /** Every front-channel logout URL it would load at sign-out. */
+  frontchannelLogoutUrls(): string[];
+  account(login: string): EntraAccount;
+  close(): Promise<void>;
+}
+
+export async function startEntraEmulator(options: EntraEmulatorOptions = {}): Promise<EntraEmulator> {
+  const certs = await ensureDevCertificates(options.certDir ?? '.dev-idp');
+  const app = new Koa();
+  const server = https.createServer({ key: certs.key, cert: certs.cert }, app.callback());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, 'localhost', () => resolve());
+  });
+  const origin = `https://localhost:${(server.address() as AddressInfo).port}`;
+  // Entra's tenant ids are lower-case GUIDs; MSAL lower-cases the authority anyway.
+  const tenantId = (options.tenantId ?? randomUUID()).toLowerCase();
+  const issuer = `${origin}/${tenantId}/v2.0`;
+  const dir = new Directory(tenantId, options.apis ?? [{ appIdUri: 'api://sample-api', scopes: ['access_as_user'] }]);
+  const tokens = await TokenIssuer.create(issuer, tenantId, options.accessTokenTtlSeconds ?? 3599);
+
+  const router = new Router();
+  router.get('/common/discovery/instance', instanceDiscovery(origin, tenantId));
+  router.get('/:tenant/v2.0/.well-known/openid-configuration', openidConfiguration(origin, tenantId));
+  router.get('/:tenant/discovery/v2.0/keys', keys(tokens));
+  router.get('/:tenant/oauth2/v2.0/authorize', authorize(dir));
+  router.post('/:tenant/login', login(dir));
+  router.post('/:tenant/oauth2/v2.0/token', token(dir, tokens));
+  router.get('/:tenant/oauth2/v2.0/logout', endSession(dir));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+
+  return {
+    origin,
+    tenantId,
+    issuer,
+    ca: certs.ca,
+    caFile: certs.caFile,
+    registerApplication(registration) {
+      dir.apps.set(registration.clientId, registration);
+      return registration;
+    },
+    frontchannelLogoutUrls: () => [...dir.apps.values()].flatMap((a) => (a.frontchannelLogoutUrl ? [a.frontchannelLogoutUrl] : [])),
+    account(login) {
+      const user = dir.users.find((u) => u.login === login || u.upn === login);
+      if (!user) throw new Error(`no user ${login} in the emulated tenant`);
+      return {
+        oid: user.oid,
+        tid: tenantId,
+        homeAccountId: `${user.oid}.${tenantId}`,
+        upn: user.upn,
+        loginHint: loginHint(user, tenantId),
+        sids: [...dir.sessions.values()].filter((s) => s.oid === user.oid).map((s) => s.sid),
+      };
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
