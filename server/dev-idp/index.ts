@@ -23,6 +23,8 @@ export interface DevIdpOptions {
   backchannel?: boolean;
   /** Origins of "another app", the public SPA client. */
   anotherAppOrigins?: string[];
+  /** Told of each token grant (type and client only), for dev logs and tests. */
+  onGrant?: (grant: { grantType: string; clientId: string }) => void;
 }
 
 export interface DevIdp {
@@ -64,6 +66,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     backchannel: options.backchannel ?? true,
     anotherAppOrigins: options.anotherAppOrigins ?? ['http://localhost:5174'],
   });
+  if (options.onGrant) {
+    const onGrant = options.onGrant;
+    provider.on('grant.success', (ctx) => onGrant({ grantType: String(ctx.oidc.params?.grant_type), clientId: ctx.oidc.client?.clientId ?? '' }));
+  }
   provider.use(firstPartyAuthorizeRequests);
   if (options.frontchannel ?? true) provider.use(frontchannelLogoutPage(provider, issuer));
   provider.use(interactions(provider));

@@ -19,7 +19,16 @@ if (!(ttl > 0)) {
   process.exit(1);
 }
 
-const idp = await startDevIdp({ port, bffOrigins: origins, accessTokenTtlSeconds: ttl });
+const flag = (name: string) => !['0', 'false'].includes(process.env[name] ?? '1');
+const log = (event: string, fields: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event, ...fields })}\n`);
+const idp = await startDevIdp({
+  port,
+  bffOrigins: origins,
+  accessTokenTtlSeconds: ttl,
+  frontchannel: flag('DEV_IDP_FRONTCHANNEL'),
+  backchannel: flag('DEV_IDP_BACKCHANNEL'),
+  onGrant: (grant) => log('idp.grant', grant),
+});
 process.stdout.write(
   [
     `Dev identity provider at ${idp.issuer} (users: alice, bob; password: password)`,
@@ -29,6 +38,7 @@ process.stdout.write(
     '',
   ].join('\n'),
 );
+log('dev-idp.ready', { issuer: idp.issuer, caFile: idp.caFile, clientId: idp.clientId });
 const stop = async () => {
   await idp.close();
   process.exit(0);

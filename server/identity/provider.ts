@@ -69,6 +69,8 @@ export async function discoverIdentityProvider(endpoint: IdentityEndpoint, outbo
     issuer: metadata.issuer as string,
     authority: endpoint.authority,
     protocolMode: endpoint.kind === 'entra' ? ProtocolMode.AAD : ProtocolMode.OIDC,
+    // Entra mode too: the configured cloud host is trusted as is, so MSAL never asks
+    // login.microsoftonline.com's instance discovery (offline, or a cloud it has no entry for).
     knownAuthorities: [authorityUrl.host],
     clientId: endpoint.clientId,
     clientSecret: endpoint.clientSecret,

@@ -35,10 +35,15 @@ function todosFor(sub: string) {
 
 /**
  * The sample downstream API (development only): it trusts nothing but a JWT access token signed
- * by the IdP, for its audience, unexpired, with its scope.
+ * by the IdP, for its audience, unexpired, with its scope. Two token shapes carry the scope:
+ * RFC 9068 (`typ: at+jwt`, `scope` with full scope strings, the dev IdP) and Entra's (`typ: JWT`,
+ * `scp` with the short names of the API's scopes, e.g. `access_as_user`).
  */
 export function createSampleApiApp(options: Omit<SampleApiOptions, 'port' | 'host'>): Koa {
   const jwks = createRemoteJWKSet(new URL(options.jwksUri), { [customFetch]: options.outbound.fetchForJose });
+  // Entra's `scp` has `<name>` for the scope requested as `<Application ID URI>/<name>`; the
+  // audience check has already pinned the API.
+  const shortScope = options.requiredScope.slice(options.requiredScope.lastIndexOf('/') + 1);
   const app = new Koa();
   app.use(async (ctx, next) => {
     const header = ctx.get('authorization');
@@ -50,19 +55,20 @@ export function createSampleApiApp(options: Omit<SampleApiOptions, 'port' | 'hos
     };
     if (!token) return deny('missing_token', 'A bearer access token is required.');
     let claims: JWTPayload;
+    let typ: string | undefined;
     try {
-      ({ payload: claims } = await jwtVerify(token, jwks, {
+      ({ payload: claims, protectedHeader: { typ } } = await jwtVerify(token, jwks, {
         issuer: options.issuer,
         audience: options.audience,
-        typ: 'at+jwt',
         algorithms: ['RS256', 'PS256', 'ES256'],
       }));
     } catch (err) {
       const expired = err instanceof joseErrors.JWTExpired;
       return deny(expired ? 'token_expired' : 'invalid_token', expired ? 'The access token has expired.' : 'The access token is not valid.');
     }
-    const scopes = String(claims.scope ?? '').split(' ');
-    if (!scopes.includes(options.requiredScope)) {
+    const shape = tokenShape(typ, claims);
+    if (!shape) return deny('invalid_token', 'The access token is not valid.');
+    if (!shape.scopes.includes(shape.entra ? shortScope : options.requiredScope)) {
       ctx.status = 403;
       ctx.body = { error: 'insufficient_scope', message: `Requires the scope ${options.requiredScope}.` };
       return;
@@ -76,8 +82,8 @@ export function createSampleApiApp(options: Omit<SampleApiOptions, 'port' | 'hos
       ctx.status = 405;
       ctx.body = { error: 'method_not_allowed' };
     } else if (ctx.path === '/me') {
-      const { sub, name, preferred_username, oid, tid, scope, aud, iss } = claims;
-      ctx.body = { sub, name, preferred_username, oid, tid, scope, aud, iss };
+      const { sub, name, preferred_username, oid, tid, scope, scp, aud, iss } = claims;
+      ctx.body = { sub, name, preferred_username, oid, tid, scope, scp, aud, iss };
     } else if (ctx.path === '/todos') {
       ctx.body = { todos: todosFor(String(claims.sub)) };
     } else {
@@ -86,6 +92,23 @@ export function createSampleApiApp(options: Omit<SampleApiOptions, 'port' | 'hos
     }
   });
   return app;
+}
+
+/**
+ * The scopes an access token grants, by its shape: `typ: at+jwt` with `scope` (RFC 9068), or
+ * `typ: JWT` with `scp` (Entra). Any other `typ` (none, `logout+jwt`) is no access token. An
+ * Entra ID token is also `typ: JWT`: its audience (the client id) and its lack of `scp` stop it.
+ */
+function tokenShape(typ: string | undefined, claims: JWTPayload): { scopes: string[]; entra: boolean } | undefined {
+  const words = (v: unknown) => (typeof v === 'string' ? v.split(' ') : []);
+  switch (typ?.toLowerCase().replace(/^application\//, '')) {
+    case 'at+jwt':
+      return { scopes: words(claims.scope), entra: false };
+    case 'jwt':
+      return { scopes: words(claims.scp), entra: true };
+    default:
+      return undefined;
+  }
 }
 
 export async function startSampleApi(options: SampleApiOptions): Promise<SampleApi> {

@@ -41,31 +41,33 @@ export class Stack {
   }
 
   /** Signs in through the real flow: BFF → IdP login form → IdP → BFF callback. */
-  async signIn(browser: TestBrowser, username: string, returnTo = '/'): Promise<Response> {
-    const toIdp = await browser.get(`${this.url}/auth/login?returnTo=${encodeURIComponent(returnTo)}`);
-    if (toIdp.status !== 302) throw new Error(`login answered ${toIdp.status}`);
-    const loginPage = await browser.get(toIdp.headers.location!, { follow: true });
-    const form = parseForm(loginPage.body, loginPage.url);
-    const afterLogin = await browser.post(form.action, { form: { ...form.fields, username, password: 'password' } });
-    return this.followToBff(browser, afterLogin);
-  }
-
-  /** Follows redirects until the BFF's callback has answered; returns the callback's response. */
-  async followToBff(browser: TestBrowser, res: Response): Promise<Response> {
-    let current = res;
-    for (let hop = 0; hop < 10; hop++) {
-      const location = current.headers.location;
-      if (current.status < 300 || current.status >= 400 || !location) return current;
-      const next = new URL(location, current.url).toString();
-      current = await browser.get(next);
-      if (next.startsWith(`${this.url}/auth/callback`)) return current;
-    }
-    throw new Error('sign-in did not come back to the BFF');
+  signIn(browser: TestBrowser, username: string, returnTo = '/'): Promise<Response> {
+    return signInAt(browser, this.url, username, returnTo);
   }
 
   close() {
     return this.bff.close();
   }
+}
+
+/** Signs in at the BFF at `bffUrl` through the real flow; returns the callback's response. */
+export async function signInAt(browser: TestBrowser, bffUrl: string, username: string, returnTo = '/'): Promise<Response> {
+  let res = await browser.get(`${bffUrl}/auth/login?returnTo=${encodeURIComponent(returnTo)}`);
+  if (res.status !== 302) throw new Error(`login answered ${res.status}: ${res.body}`);
+  for (let hop = 0; hop < 12; hop++) {
+    // An IdP session already there (single sign-on) skips the form.
+    if (res.status === 200 && /name="password"/.test(res.body)) {
+      const form = parseForm(res.body, res.url);
+      res = await browser.post(form.action, { form: { ...form.fields, username, password: 'password' } });
+      continue;
+    }
+    const location = res.headers.location;
+    if (res.status < 300 || res.status >= 400 || !location) throw new Error(`sign-in stopped at ${res.status} ${res.url}`);
+    const next = new URL(location, res.url).toString();
+    res = await browser.get(next);
+    if (next.startsWith(`${bffUrl}/auth/callback`)) return res;
+  }
+  throw new Error('sign-in did not come back to the BFF');
 }
 
 /** A stack whose in-memory stores the test can look into (one Map, keys `namespace:key`). */

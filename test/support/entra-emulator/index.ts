@@ -49,6 +49,8 @@ export interface EntraEmulator {
   caFile: string;
   /** Registers an app, as the portal does; redirect URIs may be added later. */
   registerApplication(app: AppRegistration): AppRegistration;
+  /** Every request received, as `METHOD /path` (no query): what MSAL and the BFF asked for. */
+  requests: string[];
   /** Every front-channel logout URL it would load at sign-out. */
   frontchannelLogoutUrls(): string[];
   account(login: string): EntraAccount;
@@ -58,7 +60,8 @@ export interface EntraEmulator {
 export async function startEntraEmulator(options: EntraEmulatorOptions = {}): Promise<EntraEmulator> {
   const certs = await ensureDevCertificates(options.certDir ?? '.dev-idp');
   const app = new Koa();
-  const server = https.createServer({ key: certs.key, cert: certs.cert }, app.callback());
+  // Listen first: every URL the emulator serves names its port. Requests are taken once routed.
+  const server = https.createServer({ key: certs.key, cert: certs.cert });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, 'localhost', () => resolve());
@@ -70,6 +73,11 @@ export async function startEntraEmulator(options: EntraEmulatorOptions = {}): Pr
   const dir = new Directory(tenantId, options.apis ?? [{ appIdUri: 'api://sample-api', scopes: ['access_as_user'] }]);
   const tokens = await TokenIssuer.create(issuer, tenantId, options.accessTokenTtlSeconds ?? 3599);
 
+  const requests: string[] = [];
+  app.use((ctx, next) => {
+    requests.push(`${ctx.method} ${ctx.path}`);
+    return next();
+  });
   const router = new Router();
   router.get('/common/discovery/instance', instanceDiscovery(origin, tenantId));
   router.get('/:tenant/v2.0/.well-known/openid-configuration', openidConfiguration(origin, tenantId));
@@ -80,6 +88,7 @@ export async function startEntraEmulator(options: EntraEmulatorOptions = {}): Pr
   router.get('/:tenant/oauth2/v2.0/logout', endSession(dir));
   app.use(router.routes());
   app.use(router.allowedMethods());
+  server.on('request', app.callback());
 
   return {
     origin,
@@ -87,6 +96,7 @@ export async function startEntraEmulator(options: EntraEmulatorOptions = {}): Pr
     issuer,
     ca: certs.ca,
     caFile: certs.caFile,
+    requests,
     registerApplication(registration) {
       dir.apps.set(registration.clientId, registration);
       return registration;

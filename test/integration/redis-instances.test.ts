@@ -1,0 +1,205 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestBrowser, type Response } from '../support/browser';
+import { Child, freePort, startBffProcess, startIdpProcess, startRedisServer, uniquePrefix, type IdpProcess } from '../support/processes';
+import { redisAvailable, redisReader, REDIS_TEST_URL } from '../support/redis';
+import { loadIframes, signInAt, signOutAtIdp } from '../support/stack';
+
+const hasRedis = await redisAvailable();
+
+/** Who alice is, as the sample API sees her (her sub is her MSAL homeAccountId here). */
+async function whoAmI(browser: TestBrowser, bffUrl: string): Promise<string> {
+  const me = await browser.api(`${bffUrl}/api/me`);
+  expect(me.status).toBe(200);
+  return me.json().sub as string;
+}
+
+describe.skipIf(!hasRedis)('two BFF processes sharing one Redis and one dev IdP', () => {
+  let idp: IdpProcess;
+  let a: { child: Child; url: string };
+  let b: { child: Child; url: string };
+  let prefix: string;
+  let redis: Awaited<ReturnType<typeof redisReader>>;
+
+  beforeAll(async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    // The IdP delivers back-channel and front-channel logout to A, the first origin it registers.
+    idp = await startIdpProcess([`http://localhost:${portA}`, `http://localhost:${portB}`]);
+    prefix = uniquePrefix('instances');
+    const env = { REDIS_URL: REDIS_TEST_URL, REDIS_KEY_PREFIX: prefix };
+    [a, b] = await Promise.all([startBffProcess(portA, idp, env), startBffProcess(portB, idp, env)]);
+    redis = await redisReader();
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.child.stop(), b?.child.stop(), idp?.child.stop()]);
+    if (redis) {
+      await redis.deleteAll(`${prefix}*`);
+      await redis.close();
+    }
+  });
+
+  const browser = () => new TestBrowser(idp.ca);
+
+  /** Redis holds no key of this user's tokens or sessions. */
+  async function expectNothingOfUserInRedis(userId: string) {
+    expect(await redis.keys(`${prefix}tokens:${userId}`)).toEqual([]);
+    const sessions = await redis.dump(`${prefix}sessions:*`);
+    expect([...sessions.values()].filter((v) => v.includes(userId))).toEqual([]);
+  }
+
+  async function expectRejectedOnBoth(browsers: TestBrowser[]) {
+    for (const br of browsers) {
+      for (const url of [a.url, b.url]) {
+        expect((await br.api(`${url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
+        expect((await br.api(`${url}/api/me`)).status).toBe(401);
+      }
+    }
+  }
+
+  it('keeps its keys under the prefix, each with a TTL', async () => {
+    const alice = browser();
+    await signInAt(alice, a.url, 'alice');
+    const keys = await redis.keys(`${prefix}*`);
+    expect(keys.some((k) => k.startsWith(`${prefix}sessions:`))).toBe(true);
+    expect(keys.some((k) => k.startsWith(`${prefix}tokens:`))).toBe(true);
+    expect(keys.some((k) => k.startsWith(`${prefix}logout:sid:`))).toBe(true);
+    for (const key of keys) expect(await redis.client.pTTL(key)).toBeGreaterThan(0);
+  });
+
+  it('a session created on A works on B; a sign-out through B (SPA) ends it on both before B answers', async () => {
+    const alice = browser();
+    const bob = browser();
+    await signInAt(alice, a.url, 'alice');
+    await signInAt(bob, b.url, 'bob');
+    const aliceId = await whoAmI(alice, b.url);
+    expect((await alice.api(`${b.url}/auth/session`)).json().user.username).toBe('alice');
+    // A second copy of alice's cookie, which the logout response does not clear.
+    const stolen = browser();
+    await stolen.jar.setCookie(`bff.sid=${await alice.cookie(a.url, 'bff.sid')}`, a.url);
+    await stolen.jar.setCookie(`bff.sid.sig=${await alice.cookie(a.url, 'bff.sid.sig')}`, a.url);
+
+    expect((await alice.api(`${b.url}/auth/logout`, { method: 'POST' })).status).toBe(200);
+    await expectRejectedOnBoth([alice, stolen]);
+    await expectNothingOfUserInRedis(aliceId);
+    expect(await whoAmI(bob, a.url)).not.toBe(aliceId);
+  });
+
+  it('a back-channel logout received by A ends a session that lives on B', async () => {
+    const alice = browser();
+    await signInAt(alice, b.url, 'alice');
+    const aliceId = await whoAmI(alice, b.url);
+    const other = browser();
+    await signInAt(other, b.url, 'alice');
+    // Signing out at the IdP: its back-channel call goes to A (front-channel iframes not loaded).
+    await signOutAtIdp(alice, `${idp.issuer}/session/end`);
+    await expectRejectedOnBoth([alice, other]);
+    await expectNothingOfUserInRedis(aliceId);
+  });
+
+  it('a front-channel logout received by B ends a session signed in through A', async () => {
+    const alice = browser();
+    await signInAt(alice, a.url, 'alice');
+    const aliceId = await whoAmI(alice, a.url);
+    const sidKey = (await redis.dump(`${prefix}logout:sid:*`)).entries();
+    const sid = [...sidKey].find(([, v]) => v.includes(aliceId))![0].split(' ').pop()!;
+    const [res] = await loadIframes([`${b.url}/auth/frontchannel-logout?sid=${encodeURIComponent(sid)}`]);
+    expect(res!.status).toBe(200);
+    await expectRejectedOnBoth([alice]);
+    await expectNothingOfUserInRedis(aliceId);
+  });
+
+  it('under load (200 calls over both instances) no call that starts after the sign-out returned succeeds', async () => {
+    const alice = browser();
+    await signInAt(alice, a.url, 'alice');
+    const aliceId = await whoAmI(alice, a.url);
+    const sid = [...(await redis.dump(`${prefix}logout:sid:*`)).entries()].find(([, v]) => v.includes(aliceId))![0].split(' ').pop()!;
+
+    let signedOutAt = Number.POSITIVE_INFINITY;
+    const calls: Promise<{ startedAt: number; status: number }>[] = [];
+    for (let i = 0; i < 200; i++) {
+      const url = i % 2 === 0 ? a.url : b.url;
+      calls.push(
+        new Promise((r) => setTimeout(r, i * 8)).then(async () => {
+          const startedAt = performance.now();
+          const res: Response = await alice.api(`${url}/api/me`);
+          return { startedAt, status: res.status };
+        }),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 400));
+    const [out] = await loadIframes([`${b.url}/auth/frontchannel-logout?sid=${encodeURIComponent(sid)}`]);
+    signedOutAt = performance.now();
+    expect(out!.status).toBe(200);
+    const results = await Promise.all(calls);
+    const after = results.filter((r) => r.startedAt > signedOutAt);
+    const before = results.filter((r) => r.startedAt <= signedOutAt);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.filter((r) => r.status !== 401)).toEqual([]);
+    expect(before.some((r) => r.status === 200)).toBe(true);
+    for (const r of results) expect([200, 401]).toContain(r.status);
+    await expectNothingOfUserInRedis(aliceId);
+  });
+
+  it('fifty parallel API calls with an expired access token on one instance cause one refresh', async () => {
+    const bob = browser();
+    await signInAt(bob, a.url, 'bob');
+    const bobId = await whoAmI(bob, a.url);
+    const key = `${prefix}tokens:${bobId}`;
+    const stored = JSON.parse((await redis.client.get(key))!);
+    const cache = JSON.parse(stored.value);
+    for (const at of Object.values(cache.AccessToken) as { expires_on: string }[]) at.expires_on = String(Math.floor(Date.now() / 1000) - 60);
+    await redis.client.set(key, JSON.stringify({ ...stored, value: JSON.stringify(cache) }), { KEEPTTL: true });
+
+    const before = idp.refreshGrants();
+    const results = await Promise.all(Array.from({ length: 50 }, () => bob.api(`${a.url}/api/me`)));
+    expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
+    await idp.child.waitFor(() => (idp.refreshGrants() > before ? true : undefined), 'the refresh grant to be logged');
+    expect(idp.refreshGrants() - before).toBe(1);
+  });
+});
+
+describe.skipIf(!hasRedis)('a Redis outage during traffic', () => {
+  it('answers 503 while Redis is down, never crashes, recovers by itself and revives no signed-out session', async () => {
+    const port = await freePort();
+    const idp = await startIdpProcess([`http://localhost:${port}`]);
+    let redisServer = await startRedisServer();
+    const bff = await startBffProcess(port, idp, { REDIS_URL: redisServer.url, REDIS_KEY_PREFIX: 'outage:' });
+    try {
+      const alice = new TestBrowser(idp.ca);
+      const bob = new TestBrowser(idp.ca);
+      await signInAt(alice, bff.url, 'alice');
+      await signInAt(bob, bff.url, 'bob');
+      expect((await bob.api(`${bff.url}/api/me`)).status).toBe(200);
+      expect((await alice.api(`${bff.url}/auth/logout`, { method: 'POST' })).status).toBe(200);
+      // alice's old cookie, kept: it must stay dead across the outage.
+      const aliceCookie = new TestBrowser(idp.ca);
+      const statuses: number[] = [];
+
+      await redisServer.child.stop('SIGKILL');
+      const down = await bob.api(`${bff.url}/api/me`);
+      expect(down.status).toBe(503);
+      expect(down.json().error).toBe('store_unavailable');
+      expect((await bob.api(`${bff.url}/auth/session`)).status).toBe(503);
+      expect((await bob.get(`${bff.url}/readyz`)).status).toBe(503);
+      expect((await bob.get(`${bff.url}/healthz`)).status).toBe(200);
+      for (let i = 0; i < 10; i++) statuses.push((await bob.api(`${bff.url}/api/me`)).status);
+      expect(new Set(statuses)).toEqual(new Set([503]));
+      expect(bff.child.alive).toBe(true);
+
+      redisServer = await startRedisServer(redisServer.port, redisServer.dir);
+      let back: Response | undefined;
+      for (let i = 0; i < 200 && back?.status !== 200; i++) {
+        back = await bob.api(`${bff.url}/api/me`);
+        if (back.status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(back!.status).toBe(200);
+      expect((await bob.get(`${bff.url}/readyz`)).status).toBe(200);
+      expect((await alice.api(`${bff.url}/api/me`)).status).toBe(401);
+      expect((await aliceCookie.api(`${bff.url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
+      expect(bff.child.alive).toBe(true);
+    } finally {
+      await Promise.all([bff.child.stop(), idp.child.stop()]);
+      await redisServer.child.stop();
+    }
+  }, 60_000);
+});
