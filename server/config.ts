@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { generateTokenCacheKey, parseTokenCacheKeys, TokenCacheKeyError, type TokenCacheKey } from './auth/token-encryption';
 
 /**
  * Configuration is read once, here, from the environment; nothing else reads process.env.
@@ -20,6 +21,13 @@ export interface Config {
   publicUrl: string;
   sessionKeys: string[];
   sessionKeysGenerated: boolean;
+  /** AES-256-GCM keys for token cache entries at rest; the first seals. */
+  tokenCacheKeys: TokenCacheKey[];
+  tokenCacheKeyGenerated: boolean;
+  /** Trust X-Forwarded-Proto/-For from a TLS-terminating proxy in front of the BFF. */
+  trustProxy: boolean;
+  /** Largest request body /api/* forwards. */
+  maxApiBodyBytes: number;
   sessionIdleMs: number;
   sessionAbsoluteMs: number;
   loginTimeoutMs: number;
@@ -65,6 +73,9 @@ const schema = z.object({
     .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
     .pipe(z.array(z.string().min(32, 'each key must be at least 32 characters')).min(1, 'expects at least one key'))
     .optional(),
+  TOKEN_CACHE_KEY: z.string().optional(),
+  TRUST_PROXY: flag.default(false),
+  API_MAX_BODY_BYTES: positive(1_048_576, 'bytes'),
   SESSION_IDLE_MINUTES: positive(30, 'minutes'),
   SESSION_ABSOLUTE_HOURS: positive(12, 'hours'),
   LOGIN_TIMEOUT_MINUTES: positive(10, 'minutes'),
@@ -129,6 +140,19 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     }
   }
 
+  let tokenCacheKeys: TokenCacheKey[] | undefined;
+  if (e.TOKEN_CACHE_KEY) {
+    try {
+      tokenCacheKeys = parseTokenCacheKeys(e.TOKEN_CACHE_KEY);
+    } catch (err) {
+      if (!(err instanceof TokenCacheKeyError)) throw err;
+      problems.push(`TOKEN_CACHE_KEY: ${err.message}; e.g. TOKEN_CACHE_KEY=k1:$(openssl rand -base64 32)`);
+    }
+  }
+  if (e.POST_LOGOUT_REDIRECT_URI && new URL(e.POST_LOGOUT_REDIRECT_URI).origin !== publicUrl.origin) {
+    problems.push('POST_LOGOUT_REDIRECT_URI: must be on the origin of PUBLIC_URL (same-origin only, no open redirect)');
+  }
+
   let ca: string | undefined;
   if (e.OIDC_CA_FILE) {
     try {
@@ -171,6 +195,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
 
   if (production) {
     if (!e.SESSION_KEYS) problems.push('SESSION_KEYS: is required in production (comma-separated keys of 32+ characters)');
+    if (!e.TOKEN_CACHE_KEY) problems.push('TOKEN_CACHE_KEY: is required in production (<id>:<base64 of 32 random bytes>, comma-separated for rotation)');
     if (identity.kind === 'dev') problems.push('ENTRA_* or OIDC_*: production needs a real identity provider; the embedded dev IdP is for development only');
     if (!e.API_BASE_URL) problems.push('API_BASE_URL: is required in production; the sample API is for development only');
     if (publicUrl.protocol !== 'https:') problems.push('PUBLIC_URL: must be https in production');
@@ -185,6 +210,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     publicUrl: publicUrl.origin,
     sessionKeys,
     sessionKeysGenerated: !e.SESSION_KEYS,
+    tokenCacheKeys: tokenCacheKeys ?? [generateTokenCacheKey()],
+    tokenCacheKeyGenerated: !tokenCacheKeys,
+    trustProxy: e.TRUST_PROXY,
+    maxApiBodyBytes: e.API_MAX_BODY_BYTES,
     sessionIdleMs: e.SESSION_IDLE_MINUTES * 60_000,
     sessionAbsoluteMs: e.SESSION_ABSOLUTE_HOURS * 3_600_000,
     loginTimeoutMs: e.LOGIN_TIMEOUT_MINUTES * 60_000,
@@ -208,6 +237,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
 }
 
 function deepFreeze<T extends object>(value: T): Readonly<T> {
-  for (const v of Object.values(value)) if (v && typeof v === 'object') deepFreeze(v);
+  for (const v of Object.values(value)) if (v && typeof v === 'object' && !ArrayBuffer.isView(v)) deepFreeze(v);
   return Object.freeze(value);
 }

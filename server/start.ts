@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import { accessTokens } from './auth/access-token';
+import { TokenSealer } from './auth/token-encryption';
 import { msalClientFactory } from './auth/msal-client';
 import type { Config } from './config';
 import { startDevIdp, type DevIdp } from './dev-idp';
@@ -20,6 +21,8 @@ export interface RunningBff {
   url: string;
   services: Services;
   stores: Stores;
+  /** Seals token cache entries at rest; tests use it to read what the store holds. */
+  sealer: TokenSealer;
   idp: IdentityProvider;
   devIdp?: DevIdp;
   sampleApi?: SampleApi;
@@ -80,9 +83,10 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
     const stores = options.stores ?? createStores(config);
     closers.push(() => stores.close());
     const tombstones = new Tombstones(stores.logout, config.sessionAbsoluteMs);
-    const msal = msalClientFactory(idp, outbound, stores.tokens, tombstones, config.sessionAbsoluteMs);
+    const sealer = new TokenSealer(config.tokenCacheKeys);
+    const msal = msalClientFactory(idp, outbound, stores.tokens, tombstones, sealer, config.sessionAbsoluteMs);
     const signOut = new SignOutService(stores, tombstones, msal, log, config.sessionAbsoluteMs);
-    const services: Services = { config, idp, msal, accessToken: accessTokens(msal), stores, signOut, log };
+    const services: Services = { config, idp, msal, accessToken: accessTokens(msal, log), stores, signOut, log };
     const verifyLogoutToken = config.backchannelLogout
       ? logoutTokenVerifier({
           issuer: idp.issuer,
@@ -115,6 +119,7 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
       url: `http://localhost:${port}`,
       services,
       stores,
+      sealer,
       idp,
       devIdp,
       sampleApi,

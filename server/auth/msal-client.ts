@@ -4,6 +4,7 @@ import type { IdentityProvider } from '../identity/provider';
 import type { Tombstones } from '../logout/tombstones';
 import type { Store } from '../stores/store';
 import { userCachePlugin } from './token-cache';
+import type { TokenSealer } from './token-encryption';
 
 export type MsalClientFactory = (homeAccountId?: string) => ConfidentialClientApplication;
 
@@ -12,7 +13,7 @@ export type MsalClientFactory = (homeAccountId?: string) => ConfidentialClientAp
  * TokenCache.deserialize merges, so a shared client would mix users (FINDINGS). With the
  * discovery document inlined, building one costs no network round trip.
  */
-export function msalClientFactory(idp: IdentityProvider, outbound: Outbound, tokens: Store<string>, tombstones: Tombstones, tokenTtlMs: number): MsalClientFactory {
+export function msalClientFactory(idp: IdentityProvider, outbound: Outbound, tokens: Store<string>, tombstones: Tombstones, sealer: TokenSealer, tokenTtlMs: number): MsalClientFactory {
   return (homeAccountId) =>
     new ConfidentialClientApplication({
       auth: {
@@ -27,6 +28,6 @@ export function msalClientFactory(idp: IdentityProvider, outbound: Outbound, tok
         networkClient: outbound.msalNetwork,
         loggerOptions: { logLevel: LogLevel.Error, piiLoggingEnabled: false, loggerCallback: () => {} },
       },
-      cache: { cachePlugin: userCachePlugin(tokens, tombstones, tokenTtlMs, homeAccountId) },
+      cache: { cachePlugin: userCachePlugin(tokens, tombstones, sealer, tokenTtlMs, homeAccountId) },
     });
 }

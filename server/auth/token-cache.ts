@@ -1,6 +1,7 @@
 import { DistributedCachePlugin, type ICacheClient, type IPartitionManager } from '@azure/msal-node';
 import type { Tombstones } from '../logout/tombstones';
 import type { Store } from '../stores/store';
+import type { TokenSealer } from './token-encryption';
 
 /**
  * MSAL's distributed cache over our token store: one serialized blob per user, keyed by
@@ -13,14 +14,17 @@ export class TokenCacheClient implements ICacheClient {
   constructor(
     private readonly store: Store<string>,
     private readonly tombstones: Tombstones,
+    private readonly sealer: TokenSealer,
     private readonly ttlMs: number,
   ) {}
 
+  /** Throws TokenCacheKeyError when the entry does not open (wrong or missing key). */
   async get(key: string): Promise<string> {
     this.firstReadAt ??= Date.now();
     // MSAL wants '' on a miss (FINDINGS); an empty key is a sign-in that has no user yet.
     if (!key) return '';
-    return (await this.store.get(key)) ?? '';
+    const sealed = await this.store.get(key);
+    return sealed ? this.sealer.open(sealed, key) : '';
   }
 
   /**
@@ -32,12 +36,20 @@ export class TokenCacheClient implements ICacheClient {
     if (!key) return 'OK';
     // Two instances refreshing at once: never replace newer tokens with older ones.
     const stored = await this.store.get(key);
-    if (stored && newestTokenTime(stored) > newestTokenTime(value)) return 'OK';
-    await this.store.set(key, value, this.ttlMs);
+    if (stored && newestTokenTime(this.openOrEmpty(stored, key)) > newestTokenTime(value)) return 'OK';
+    await this.store.set(key, this.sealer.seal(value, key), this.ttlMs);
     if (await this.tombstones.signedOutSince(key, this.firstReadAt ?? Date.now())) {
       await this.store.delete(key);
     }
     return 'OK';
+  }
+
+  private openOrEmpty(sealed: string, key: string): string {
+    try {
+      return this.sealer.open(sealed, key);
+    } catch {
+      return '';
+    }
   }
 }
 
@@ -63,6 +75,6 @@ export class UserPartition implements IPartitionManager {
   }
 }
 
-export function userCachePlugin(store: Store<string>, tombstones: Tombstones, ttlMs: number, homeAccountId?: string) {
-  return new DistributedCachePlugin(new TokenCacheClient(store, tombstones, ttlMs), new UserPartition(homeAccountId));
+export function userCachePlugin(store: Store<string>, tombstones: Tombstones, sealer: TokenSealer, ttlMs: number, homeAccountId?: string) {
+  return new DistributedCachePlugin(new TokenCacheClient(store, tombstones, sealer, ttlMs), new UserPartition(homeAccountId));
 }

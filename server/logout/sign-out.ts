@@ -1,4 +1,5 @@
 import type { MsalClientFactory } from '../auth/msal-client';
+import { TokenCacheKeyError } from '../auth/token-encryption';
 import type { Logger } from '../log';
 import type { SessionUser } from '../session/data';
 import type { Stores } from '../stores';
@@ -70,10 +71,7 @@ export class SignOutService {
     await this.tombstones.write(homeAccountId);
     // 2. MSAL's account, then the entry itself: the plugin never deletes a key (FINDINGS), and a
     //    removeAccount after the delete would write an empty entry back.
-    const client = this.msal(homeAccountId);
-    const cache = client.getTokenCache();
-    const account = await cache.getAccountByHomeId(homeAccountId);
-    if (account) await cache.removeAccount(account);
+    const account = await this.removeAccount(homeAccountId);
     await tokens.delete(homeAccountId);
     // 3. Every session we know of, and the sid entries that led to them.
     const known = await this.sessionsOf(homeAccountId);
@@ -86,6 +84,19 @@ export class SignOutService {
     this.log.info('auth.signout', { requestId, user: homeAccountId, path, sessionsEnded: known.length });
     const loginHint = account?.idTokenClaims?.login_hint;
     return { homeAccountId, sessionsEnded: known.length, loginHint: typeof loginHint === 'string' ? loginHint : undefined };
+  }
+
+  /** Removes the user's account from MSAL's cache; an entry that no longer opens is just deleted. */
+  private async removeAccount(homeAccountId: string) {
+    const cache = this.msal(homeAccountId).getTokenCache();
+    try {
+      const account = await cache.getAccountByHomeId(homeAccountId);
+      if (account) await cache.removeAccount(account);
+      return account;
+    } catch (err) {
+      if (err instanceof TokenCacheKeyError) return null;
+      throw err;
+    }
   }
 
   private async sessionsOf(homeAccountId: string): Promise<UserSessionRef[]> {

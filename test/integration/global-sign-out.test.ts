@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anotherAppEndSessionUrl, signInToAnotherApp } from '../support/another-app';
 import type { TestBrowser } from '../support/browser';
-import { loadIframes, signOutAtIdp, startInspectableStack, type Stack } from '../support/stack';
+import { loadIframes, signOutAtIdp, startInspectableStack, withExpiredAccessTokens, type Stack } from '../support/stack';
 
 type Inspectable = Awaited<ReturnType<typeof startInspectableStack>>;
 
@@ -205,7 +205,7 @@ describe('each channel alone, driven by the real dev IdP', () => {
 describe('sign-out racing a silent token refresh', () => {
   it('leaves no tokens of the user in the store, however the two interleave (50 rounds)', async () => {
     const env = await startInspectableStack();
-    const { stack, memory } = env;
+    const { stack } = env;
     try {
       let raced = 0;
       for (let round = 0; round < 50; round++) {
@@ -215,10 +215,7 @@ describe('sign-out racing a silent token refresh', () => {
         const [sid] = await sidOf(env, aliceId);
         // Expire the access token, so the next API call refreshes it at the IdP.
         const key = `tokens:${aliceId}`;
-        const stored = JSON.parse(String(memory.get(key)));
-        const cache = JSON.parse(stored.value);
-        for (const at of Object.values(cache.AccessToken) as { expires_on: string }[]) at.expires_on = String(Math.floor(Date.now() / 1000) - 60);
-        memory.set(key, JSON.stringify({ ...stored, value: JSON.stringify(cache) }));
+        env.setTokenCache(aliceId, withExpiredAccessTokens(env.tokenCacheOf(aliceId)!));
 
         const delay = round % 10;
         const [api] = await Promise.all([

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser, type Response } from '../support/browser';
-import { Child, freePort, startBffProcess, startIdpProcess, startRedisServer, uniquePrefix, type IdpProcess } from '../support/processes';
+import { Child, freePort, startBffProcess, startIdpProcess, startRedisServer, testSealer, uniquePrefix, type IdpProcess } from '../support/processes';
 import { redisAvailable, redisReader, REDIS_TEST_URL } from '../support/redis';
-import { loadIframes, signInAt, signOutAtIdp } from '../support/stack';
+import { JWT_PATTERN, loadIframes, signInAt, signOutAtIdp, withExpiredAccessTokens } from '../support/stack';
 
 const hasRedis = await redisAvailable();
 
@@ -56,10 +56,15 @@ describe.skipIf(!hasRedis)('two BFF processes sharing one Redis and one dev IdP'
     }
   }
 
-  it('keeps its keys under the prefix, each with a TTL', async () => {
+  it('keeps its keys under the prefix, each with a TTL, and no token in plain text', async () => {
     const alice = browser();
     await signInAt(alice, a.url, 'alice');
+    const aliceId = await whoAmI(alice, a.url);
     const keys = await redis.keys(`${prefix}*`);
+    const values = [...(await redis.dump(`${prefix}*`)).values()].join('\n');
+    const cache = JSON.parse(testSealer().open(JSON.parse((await redis.client.get(`${prefix}tokens:${aliceId}`))!).value, aliceId));
+    expect(values).not.toMatch(JWT_PATTERN);
+    expect(values).not.toContain(Object.values(cache.RefreshToken as Record<string, { secret: string }>)[0]!.secret);
     expect(keys.some((k) => k.startsWith(`${prefix}sessions:`))).toBe(true);
     expect(keys.some((k) => k.startsWith(`${prefix}tokens:`))).toBe(true);
     expect(keys.some((k) => k.startsWith(`${prefix}logout:sid:`))).toBe(true);
@@ -145,10 +150,10 @@ describe.skipIf(!hasRedis)('two BFF processes sharing one Redis and one dev IdP'
     await signInAt(bob, a.url, 'bob');
     const bobId = await whoAmI(bob, a.url);
     const key = `${prefix}tokens:${bobId}`;
+    const sealer = testSealer();
     const stored = JSON.parse((await redis.client.get(key))!);
-    const cache = JSON.parse(stored.value);
-    for (const at of Object.values(cache.AccessToken) as { expires_on: string }[]) at.expires_on = String(Math.floor(Date.now() / 1000) - 60);
-    await redis.client.set(key, JSON.stringify({ ...stored, value: JSON.stringify(cache) }), { KEEPTTL: true });
+    const cache = withExpiredAccessTokens(JSON.parse(sealer.open(stored.value, bobId)));
+    await redis.client.set(key, JSON.stringify({ ...stored, value: sealer.seal(JSON.stringify(cache), bobId) }), { KEEPTTL: true });
 
     const before = idp.refreshGrants();
     const results = await Promise.all(Array.from({ length: 50 }, () => bob.api(`${a.url}/api/me`)));

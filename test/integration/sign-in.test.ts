@@ -1,14 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_BFF_CLIENT_SECRET } from '../../server/dev-idp';
-import { everythingReceived, JWT_PATTERN, startInspectableStack, type Stack } from '../support/stack';
+import { everythingReceived, JWT_PATTERN, startInspectableStack, withExpiredAccessTokens, type Stack, type TokenCacheJson } from '../support/stack';
 
 describe('sign-in through MSAL against the real dev IdP', () => {
   let stack: Stack;
   let keys: (prefix?: string) => string[];
   let memory: Map<string, unknown>;
+  let tokenCacheOf: (userId: string) => TokenCacheJson | undefined;
+  let setTokenCache: (userId: string, cache: TokenCacheJson) => void;
 
   beforeAll(async () => {
-    ({ stack, keys, memory } = await startInspectableStack({}, process.env.TEST_LOG ? { logger: (await import("../../server/log")).createLogger() } : {}));
+    ({ stack, keys, memory, tokenCacheOf, setTokenCache } = await startInspectableStack({}, process.env.TEST_LOG ? { logger: (await import("../../server/log")).createLogger() } : {}));
   });
   afterAll(() => stack?.close());
 
@@ -51,14 +53,20 @@ describe('sign-in through MSAL against the real dev IdP', () => {
     expect(keys(`sessions:${preLoginId}`)).toHaveLength(0);
   });
 
-  it('keeps no token in the session store, only in the per-user token cache entry', async () => {
+  it('keeps no token in the session store, and only sealed tokens in the per-user token cache entry', async () => {
     const browser = stack.browser();
     await stack.signIn(browser, 'alice');
+    const aliceId = (await browser.api(`${stack.url}/api/me`)).json().sub as string;
     const sessionEntries = keys('sessions:').map((k) => String(memory.get(k)));
     for (const entry of sessionEntries) expect(entry).not.toMatch(JWT_PATTERN);
-    const tokenEntries = keys('tokens:');
-    expect(tokenEntries.length).toBeGreaterThan(0);
-    expect(String(memory.get(tokenEntries[0]!))).toMatch(JWT_PATTERN);
+    const cache = tokenCacheOf(aliceId)!;
+    const refreshToken = Object.values(cache.RefreshToken)[0]!.secret;
+    expect(Object.values(cache.AccessToken)[0]!.secret).toMatch(JWT_PATTERN);
+    // At rest, nothing of it is readable.
+    for (const key of keys()) {
+      expect(String(memory.get(key))).not.toMatch(JWT_PATTERN);
+      expect(String(memory.get(key))).not.toContain(refreshToken);
+    }
   });
 
   it('keeps two users signed in at once in separate token cache entries', async () => {
@@ -72,8 +80,8 @@ describe('sign-in through MSAL against the real dev IdP', () => {
 
     const aliceId = aliceMe.json().sub as string;
     const bobId = bobMe.json().sub as string;
-    const aliceEntry = JSON.parse(JSON.parse(String(memory.get(`tokens:${aliceId}`))).value);
-    const bobEntry = JSON.parse(JSON.parse(String(memory.get(`tokens:${bobId}`))).value);
+    const aliceEntry = tokenCacheOf(aliceId)!;
+    const bobEntry = tokenCacheOf(bobId)!;
     const homes = (entry: { Account: Record<string, { home_account_id: string }> }) => Object.values(entry.Account).map((a) => a.home_account_id);
     expect(homes(aliceEntry)).toEqual([aliceId]);
     expect(homes(bobEntry)).toEqual([bobId]);
@@ -85,18 +93,12 @@ describe('sign-in through MSAL against the real dev IdP', () => {
     const browser = stack.browser();
     await stack.signIn(browser, 'bob');
     const sub = (await browser.api(`${stack.url}/api/me`)).json().sub as string;
-    const key = `tokens:${sub}`;
-    const stored = JSON.parse(String(memory.get(key)));
-    const cache = JSON.parse(stored.value);
-    const [atKey, before] = Object.entries(cache.AccessToken as Record<string, { secret: string; expires_on: string }>)[0]!;
-    // Expire the cached access token, as time would.
-    cache.AccessToken[atKey] = { ...before, expires_on: String(Math.floor(Date.now() / 1000) - 60) };
-    memory.set(key, JSON.stringify({ ...stored, value: JSON.stringify(cache) }));
+    const before = Object.values(tokenCacheOf(sub)!.AccessToken)[0]!;
+    setTokenCache(sub, withExpiredAccessTokens(tokenCacheOf(sub)!));
 
     const me = await browser.api(`${stack.url}/api/me`);
     expect(me.status).toBe(200);
-    const after = JSON.parse(JSON.parse(String(memory.get(key))).value);
-    const refreshed = Object.values(after.AccessToken as Record<string, { secret: string; expires_on: string }>)[0]!;
+    const refreshed = Object.values(tokenCacheOf(sub)!.AccessToken)[0]!;
     expect(refreshed.secret).not.toBe(before.secret);
     expect(Number(refreshed.expires_on)).toBeGreaterThan(Date.now() / 1000);
   });

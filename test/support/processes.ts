@@ -4,9 +4,14 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { parseTokenCacheKeys, TokenSealer } from '../../server/auth/token-encryption';
 import { TEST_SESSION_KEY } from './stack';
 
 const TSX = path.resolve('node_modules/.bin/tsx');
+
+/** The token cache key every test BFF process shares, so a test can open what Redis holds. */
+export const TEST_TOKEN_CACHE_KEY = `test:${Buffer.alloc(32, 42).toString('base64')}`;
+export const testSealer = () => new TokenSealer(parseTokenCacheKeys(TEST_TOKEN_CACHE_KEY));
 
 /** A child process whose output is kept, for reading what it said and for failure messages. */
 export class Child {
@@ -92,6 +97,7 @@ export async function startBffProcess(port: number, idp: IdpProcess, env: Record
     OIDC_CLIENT_SECRET: 'dev-only-bff-secret-not-for-production',
     OIDC_CA_FILE: idp.caFile,
     SESSION_KEYS: TEST_SESSION_KEY,
+    TOKEN_CACHE_KEY: TEST_TOKEN_CACHE_KEY,
     SAMPLE_API_PORT: '0',
     LOG_REQUESTS: '0',
     ...env,

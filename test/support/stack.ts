@@ -75,7 +75,30 @@ export async function startInspectableStack(env: Record<string, string> = {}, op
   const { createStores } = await import('../../server/stores');
   const memory = new Map<string, unknown>();
   const stack = await startStack(env, { ...options, stores: createStores({}, { memory }) });
-  return { stack, memory, keys: (prefix = '') => [...memory.keys()].filter((k) => k.startsWith(prefix)) };
+  const keys = (prefix = '') => [...memory.keys()].filter((k) => k.startsWith(prefix));
+  /** A user's token cache entry as MSAL serialized it (unsealed), or undefined. */
+  const tokenCacheOf = (userId: string): TokenCacheJson | undefined => {
+    const stored = memory.get(`tokens:${userId}`);
+    return stored === undefined ? undefined : JSON.parse(stack.bff.sealer.open(JSON.parse(String(stored)).value, userId));
+  };
+  const setTokenCache = (userId: string, cache: TokenCacheJson) => {
+    const envelope = JSON.parse(String(memory.get(`tokens:${userId}`)));
+    memory.set(`tokens:${userId}`, JSON.stringify({ ...envelope, value: stack.bff.sealer.seal(JSON.stringify(cache), userId) }));
+  };
+  return { stack, memory, keys, tokenCacheOf, setTokenCache };
+}
+
+export interface TokenCacheJson {
+  Account: Record<string, { home_account_id: string }>;
+  AccessToken: Record<string, { secret: string; expires_on: string; cached_at: string }>;
+  RefreshToken: Record<string, { secret: string }>;
+  IdToken: Record<string, { secret: string }>;
+}
+
+/** The same cache with every access token expired a minute ago, as time would do. */
+export function withExpiredAccessTokens(cache: TokenCacheJson): TokenCacheJson {
+  const expired = String(Math.floor(Date.now() / 1000) - 60);
+  return { ...cache, AccessToken: Object.fromEntries(Object.entries(cache.AccessToken).map(([k, at]) => [k, { ...at, expires_on: expired }])) };
 }
 
 export const JWT_PATTERN = /eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]+/;

@@ -61,7 +61,7 @@ describe('configuration', () => {
   it('refuses dev defaults in production', () => {
     const problems = problemsOf({ NODE_ENV: 'production' });
     const names = problems.map((p) => p.split(':')[0]);
-    expect(names).toEqual(expect.arrayContaining(['SESSION_KEYS', 'ENTRA_* or OIDC_*', 'API_BASE_URL', 'PUBLIC_URL']));
+    expect(names).toEqual(expect.arrayContaining(['SESSION_KEYS', 'TOKEN_CACHE_KEY', 'ENTRA_* or OIDC_*', 'API_BASE_URL', 'PUBLIC_URL']));
   });
 
   it('accepts a complete production configuration for Entra ID, with back-channel logout off', () => {
@@ -69,6 +69,7 @@ describe('configuration', () => {
       NODE_ENV: 'production',
       PUBLIC_URL: 'https://app.example.com',
       SESSION_KEYS: 'k'.repeat(32),
+      TOKEN_CACHE_KEY: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
       ENTRA_TENANT_ID: 'contoso.onmicrosoft.com',
       ENTRA_CLIENT_ID: '00000000-0000-0000-0000-000000000001',
       ENTRA_CLIENT_SECRET: 'secret',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TokenCacheClient } from '../../server/auth/token-cache';
+import { generateTokenCacheKey, TokenSealer } from '../../server/auth/token-encryption';
 import { Tombstones } from '../../server/logout/tombstones';
 import type { Store } from '../../server/stores/store';
 
@@ -14,9 +15,11 @@ function mapStore<T>(): Store<T> & { map: Map<string, T> } {
   };
 }
 
+const sealer = new TokenSealer([generateTokenCacheKey()]);
+
 describe('token cache writes and the sign-out tombstone', () => {
   it('answers an empty string on a miss and for the key of a sign-in without a user yet', async () => {
-    const client = new TokenCacheClient(mapStore<string>(), new Tombstones(mapStore(), 1000), 1000);
+    const client = new TokenCacheClient(mapStore<string>(), new Tombstones(mapStore(), 1000), sealer, 1000);
     expect(await client.get('unknown')).toBe('');
     expect(await client.get('')).toBe('');
   });
@@ -25,17 +28,17 @@ describe('token cache writes and the sign-out tombstone', () => {
     const tokens = mapStore<string>();
     const tombstones = new Tombstones(mapStore(), 1000);
     await tombstones.write('u1', Date.now() - 10_000);
-    const client = new TokenCacheClient(tokens, tombstones, 1000);
+    const client = new TokenCacheClient(tokens, tombstones, sealer, 1000);
     await client.get('u1');
     await client.set('u1', 'fresh tokens');
-    expect(tokens.map.get('u1')).toBe('fresh tokens');
+    expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('fresh tokens');
   });
 
   it('removes what it wrote when the user signed out after the first read (a refresh in flight)', async () => {
     const tokens = mapStore<string>();
     const tombstones = new Tombstones(mapStore(), 1000);
-    tokens.map.set('u1', 'old tokens');
-    const client = new TokenCacheClient(tokens, tombstones, 1000);
+    tokens.map.set('u1', sealer.seal('old tokens', 'u1'));
+    const client = new TokenCacheClient(tokens, tombstones, sealer, 1000);
     await client.get('u1');
     // The sign-out lands while the refresh is at the IdP.
     await tombstones.write('u1', Date.now() + 1);
@@ -47,7 +50,7 @@ describe('token cache writes and the sign-out tombstone', () => {
   it('judges by the first read, not a later one', async () => {
     const tokens = mapStore<string>();
     const tombstones = new Tombstones(mapStore(), 1000);
-    const client = new TokenCacheClient(tokens, tombstones, 1000);
+    const client = new TokenCacheClient(tokens, tombstones, sealer, 1000);
     await client.get('u1');
     const signedOutAt = Date.now() + 1;
     await tombstones.write('u1', signedOutAt);
@@ -59,7 +62,7 @@ describe('token cache writes and the sign-out tombstone', () => {
 
   it('never writes under an empty key', async () => {
     const tokens = mapStore<string>();
-    const client = new TokenCacheClient(tokens, new Tombstones(mapStore(), 1000), 1000);
+    const client = new TokenCacheClient(tokens, new Tombstones(mapStore(), 1000), sealer, 1000);
     await client.set('', 'x');
     expect(tokens.map.size).toBe(0);
   });

@@ -1,0 +1,68 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+
+/**
+ * Token cache entries are sealed with AES-256-GCM before they reach the store, bound to the
+ * user's key (additional data), so a stolen or swapped entry is useless. Keys carry an id:
+ * the first key seals, every key opens (rotation). Format: v1.<kid>.<iv>.<ciphertext>.<tag>.
+ */
+export interface TokenCacheKey {
+  id: string;
+  key: Buffer;
+}
+
+export class TokenCacheKeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TokenCacheKeyError';
+  }
+}
+
+export class TokenSealer {
+  private readonly byId: Map<string, Buffer>;
+
+  constructor(private readonly keys: readonly TokenCacheKey[]) {
+    if (keys.length === 0) throw new TokenCacheKeyError('at least one token cache key is required');
+    this.byId = new Map(keys.map((k) => [k.id, k.key]));
+  }
+
+  seal(plaintext: string, boundTo: string): string {
+    const { id, key } = this.keys[0]!;
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    cipher.setAAD(Buffer.from(boundTo, 'utf8'));
+    const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return ['v1', id, iv.toString('base64url'), ciphertext.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+  }
+
+  open(sealed: string, boundTo: string): string {
+    const [version, id, iv, ciphertext, tag] = sealed.split('.');
+    if (version !== 'v1' || !id || !iv || ciphertext === undefined || !tag) {
+      throw new TokenCacheKeyError('the token cache entry is not sealed (plain text or unknown format)');
+    }
+    const key = this.byId.get(id);
+    if (!key) throw new TokenCacheKeyError(`the token cache entry is sealed with key id "${id}", which TOKEN_CACHE_KEY does not hold`);
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+      decipher.setAAD(Buffer.from(boundTo, 'utf8'));
+      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+      return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+    } catch {
+      throw new TokenCacheKeyError(`the token cache entry does not open with key id "${id}": wrong key, or the entry was altered or moved`);
+    }
+  }
+}
+
+/** Parses TOKEN_CACHE_KEY: comma-separated `<id>:<base64 of 32 bytes>`, the first one sealing. */
+export function parseTokenCacheKeys(value: string): TokenCacheKey[] {
+  return value.split(',').map((part, i) => {
+    const [id, encoded, ...rest] = part.trim().split(':');
+    if (!id || !encoded || rest.length > 0 || !/^[\w-]{1,32}$/.test(id)) {
+      throw new TokenCacheKeyError(`entry ${i + 1} must look like <id>:<base64 key> (id: letters, digits, _ or -)`);
+    }
+    const key = Buffer.from(encoded, 'base64');
+    if (key.length !== 32) throw new TokenCacheKeyError(`key "${id}" must be 32 bytes (base64 of 32 random bytes), got ${key.length}`);
+    return { id, key };
+  });
+}
+
+export const generateTokenCacheKey = (): TokenCacheKey => ({ id: `dev-${randomBytes(3).toString('hex')}`, key: randomBytes(32) });
