@@ -6,6 +6,7 @@ import { StoreUnavailableError } from './errors';
 import { login } from './auth/login';
 import { sessionInfo } from './auth/session';
 import { requireCsrfHeader } from './http/csrf';
+import { boundedUrl } from './http/limits';
 import { problemResponses } from './http/problem';
 import { requestLog } from './http/request-log';
 import { securityHeaders } from './http/security-headers';
@@ -30,7 +31,8 @@ export interface AppOptions {
 
 export function createApp(services: Services, options: AppOptions): Koa {
   const { config, log, stores, signOut } = services;
-  const app = new Koa({ keys: [...config.sessionKeys], proxy: false });
+  // Behind a TLS-terminating proxy (TRUST_PROXY=1), X-Forwarded-Proto/-For are believed.
+  const app = new Koa({ keys: [...config.sessionKeys], proxy: config.trustProxy });
   app.on('error', () => {}); // every error is rendered and logged by problemResponses
 
   // Sessions only where they are used: static files and the logout callbacks never read one.
@@ -63,7 +65,16 @@ export function createApp(services: Services, options: AppOptions): Koa {
 
   app.use(requestLog(log, config.logRequests));
   app.use(problemResponses(log));
+  app.use(boundedUrl);
   app.use(securityHeaders(config.production));
+  if (config.production) {
+    // PUBLIC_URL is https in production: the user's connection is TLS even where ours (from
+    // the proxy) is not, so Secure cookies are right whatever X-Forwarded-Proto says.
+    app.use(async (ctx, next) => {
+      ctx.cookies.secure = true;
+      await next();
+    });
+  }
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true }));
   app.use(spaFiles(config.staticDir));

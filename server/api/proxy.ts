@@ -56,6 +56,8 @@ export function apiProxy({ config, accessToken }: Services, baseUrl: string) {
       const value = ctx.get(name);
       if (value) headers[name] = value;
     }
+    const declared = Number(ctx.get('content-length') || 0);
+    if (declared > config.maxApiBodyBytes) throw new HttpError(413, 'payload_too_large', `The body exceeds ${config.maxApiBodyBytes} bytes.`);
     const secure = target.protocol === 'https:';
     const upstream = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = (secure ? https : http).request(target, {
@@ -68,7 +70,7 @@ export function apiProxy({ config, accessToken }: Services, baseUrl: string) {
       req.on('timeout', () => req.destroy(new HttpError(504, 'upstream_timeout', 'The API did not answer in time.')));
       req.on('error', (err) => reject(err instanceof HttpError ? err : new HttpError(502, 'upstream_unavailable', 'The API could not be reached.', { cause: err })));
       if (ctx.method === 'GET' || ctx.method === 'HEAD') req.end();
-      else ctx.req.pipe(req);
+      else pipeBounded(ctx, req, config.maxApiBodyBytes, reject);
     });
 
     if (upstream.statusCode === 401) {
@@ -84,4 +86,18 @@ export function apiProxy({ config, accessToken }: Services, baseUrl: string) {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = upstream;
   };
+}
+
+/** Streams the request body upstream, cutting it off past the limit (chunked bodies declare none). */
+function pipeBounded(ctx: Context, upstream: http.ClientRequest, limit: number, reject: (err: unknown) => void) {
+  let size = 0;
+  ctx.req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > limit) {
+      ctx.req.unpipe(upstream);
+      upstream.destroy();
+      reject(new HttpError(413, 'payload_too_large', `The body exceeds ${limit} bytes.`));
+    }
+  });
+  ctx.req.pipe(upstream);
 }

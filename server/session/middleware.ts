@@ -81,6 +81,7 @@ function enforceLifetimes(ctx: Context, config: Config) {
     clearSession(ctx);
     return;
   }
-  // Refresh lastSeen at most once a minute: most requests then write nothing.
-  if (now - (session.lastSeen ?? 0) > 60_000) session.lastSeen = now;
+  // Refresh lastSeen at most once a minute (or a tenth of the idle time): most requests then
+  // write nothing, and the idle timeout still holds to within that step.
+  if (now - (session.lastSeen ?? 0) > Math.min(60_000, config.sessionIdleMs / 10)) session.lastSeen = now;
 }

@@ -133,3 +133,54 @@ export async function loadIframes(urls: string[]): Promise<Response[]> {
   const cookieless = new TestBrowser();
   return Promise.all(urls.map((u) => cookieless.get(u)));
 }
+
+/**
+ * The BFF in production mode (NODE_ENV=production: https PUBLIC_URL, required secrets, no dev
+ * defaults), against the dev IdP and sample API started separately as a real deployment would
+ * reach its IdP and API. The test talks plain HTTP to it, as a TLS-terminating proxy would.
+ */
+export async function startProductionStack(): Promise<{ bff: RunningBff; url: string; publicUrl: string; close(): Promise<void> }> {
+  const { startDevIdp } = await import('../../server/dev-idp');
+  const { startSampleApi } = await import('../../server/sample-api');
+  const { createOutbound } = await import('../../server/http/outbound');
+  const { SAMPLE_API_AUDIENCE } = await import('../../server/dev-idp/provider');
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, 'localhost', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  const publicUrl = `https://localhost:${port}`;
+  const idp = await startDevIdp({ port: 0, bffOrigins: [publicUrl] });
+  const outbound = createOutbound(idp.ca);
+  const api = await startSampleApi({
+    port: 0,
+    issuer: idp.issuer,
+    jwksUri: `${idp.issuer}/jwks`,
+    audience: SAMPLE_API_AUDIENCE,
+    requiredScope: 'api://sample-api/access_as_user',
+    outbound,
+  });
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    PORT: String(port),
+    PUBLIC_URL: publicUrl,
+    SESSION_KEYS: TEST_SESSION_KEY,
+    TOKEN_CACHE_KEY: `prod:${Buffer.alloc(32, 9).toString('base64')}`,
+    OIDC_AUTHORITY: idp.issuer,
+    OIDC_CLIENT_ID: idp.clientId,
+    OIDC_CLIENT_SECRET: idp.clientSecret,
+    OIDC_CA_FILE: idp.caFile,
+    API_BASE_URL: api.url,
+    LOG_REQUESTS: '0',
+  });
+  const bff = await startBff(config, { server, logger: silentLogger });
+  return {
+    bff,
+    url: `http://localhost:${port}`,
+    publicUrl,
+    close: async () => {
+      await bff.close();
+      await api.close();
+      await idp.close();
+      outbound.close();
+    },
+  };
+}
