@@ -18,7 +18,7 @@ if (config.sessionKeysGenerated) {
 }
 
 try {
-  const bff = await startBff(config, { logger: log, extraOrigins: process.env.NODE_ENV === 'production' ? [] : ['http://localhost:5173'] });
+  const bff = await startBff(config, { logger: log, extraOrigins: config.production ? [] : ['http://localhost:5173'] });
   log.info('bff.started', { url: config.publicUrl, listening: bff.url, idp: bff.idp.issuer, api: bff.apiBaseUrl });
   process.stdout.write(`\n  BFF ready at ${config.publicUrl}  (sign in as alice / password with the embedded dev IdP)\n\n`);
   const stop = async () => {
