@@ -153,6 +153,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     problems.push('POST_LOGOUT_REDIRECT_URI: must be on the origin of PUBLIC_URL (same-origin only, no open redirect)');
   }
 
+  if (e.ENTRA_TENANT_ID && ['common', 'organizations', 'consumers'].includes(e.ENTRA_TENANT_ID.toLowerCase())) {
+    // Multi-tenant aliases have a templated issuer ({tenantid}): front-channel logout, keyed on
+    // (issuer, sid), could never find the user. One tenant per deployment.
+    problems.push(`ENTRA_TENANT_ID: expects your tenant's id or domain, not "${e.ENTRA_TENANT_ID}" (multi-tenant authorities are not supported)`);
+  }
+
   let ca: string | undefined;
   if (e.OIDC_CA_FILE) {
     try {

@@ -4,7 +4,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseForm, TestBrowser, type Response } from '../support/browser';
 import { startEntraEmulator, type EntraEmulator } from '../support/entra-emulator';
-import { everythingReceived, JWT_PATTERN, loadIframes, startInspectableStack } from '../support/stack';
+import { everythingReceived, JWT_PATTERN, loadIframes, startInspectableStack, withExpiredAccessTokens, type TokenCacheJson } from '../support/stack';
 
 /**
  * The BFF in Entra ID mode, configured only as a user would (ENTRA_* and OIDC_CA_FILE), against
@@ -17,11 +17,6 @@ const CLIENT_ID = '6a4d3c2b-1f0e-4d9c-8b7a-0e1f2a3b4c5d';
 const CLIENT_SECRET = 'emulated~entra~client~secret~not~for~production';
 
 type Inspectable = Awaited<ReturnType<typeof startInspectableStack>>;
-interface CacheEntry {
-  Account: Record<string, { home_account_id: string }>;
-  AccessToken: Record<string, { secret: string; expires_on: string }>;
-  RefreshToken: Record<string, { secret: string }>;
-}
 
 describe('Entra ID mode against the Entra emulator', () => {
   let entra: EntraEmulator;
@@ -72,9 +67,7 @@ describe('Entra ID mode against the Entra emulator', () => {
     return { authorize, callback, sawLoginForm, sid: back.searchParams.get('session_state')! };
   }
 
-  function tokenCache(homeAccountId: string): CacheEntry {
-    return JSON.parse(JSON.parse(String(env.memory.get(`tokens:${homeAccountId}`))).value);
-  }
+  const tokenCache = (homeAccountId: string): TokenCacheJson => env.tokenCacheOf(homeAccountId)!;
 
   /** What a global sign-out of a user leaves behind: nothing of theirs, and the other user untouched. */
   async function expectSignedOutEverywhere(homeAccountId: string, sessions: TestBrowser[], other: TestBrowser) {
@@ -174,13 +167,8 @@ describe('Entra ID mode against the Entra emulator', () => {
     const alice = browser();
     await signIn(alice, 'alice');
     const { homeAccountId } = entra.account('alice');
-    const key = `tokens:${homeAccountId}`;
-    const stored = JSON.parse(String(env.memory.get(key)));
-    const cache = JSON.parse(stored.value) as CacheEntry;
-    const [atKey, before] = Object.entries(cache.AccessToken)[0]!;
-    // Expire the cached access token, as time would.
-    cache.AccessToken[atKey] = { ...before, expires_on: String(Math.floor(Date.now() / 1000) - 60) };
-    env.memory.set(key, JSON.stringify({ ...stored, value: JSON.stringify(cache) }));
+    const before = Object.values(tokenCache(homeAccountId).AccessToken)[0]!;
+    env.setTokenCache(homeAccountId, withExpiredAccessTokens(tokenCache(homeAccountId)));
 
     const me = await alice.api(`${bff}/api/me`);
     expect(me.status).toBe(200);

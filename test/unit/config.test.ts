@@ -87,4 +87,9 @@ describe('configuration', () => {
     expect(problemsOf({ SESSION_KEYS: 'short' }).join('\n')).toMatch(/SESSION_KEYS: each key must be at least 32 characters/);
     expect(problemsOf({ PUBLIC_URL: 'http://localhost:3000/app' }).join('\n')).toMatch(/PUBLIC_URL: expects an origin only/);
   });
+
+  it('refuses the multi-tenant aliases as ENTRA_TENANT_ID', () => {
+    const problems = problemsOf({ ENTRA_TENANT_ID: 'common', ENTRA_CLIENT_ID: 'c', ENTRA_CLIENT_SECRET: 's' });
+    expect(problems.join('\n')).toMatch(/ENTRA_TENANT_ID: expects your tenant's id or domain, not "common"/);
+  });
 });

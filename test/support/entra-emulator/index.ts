@@ -16,7 +16,12 @@ export type { AppRegistration, ExposedApi } from './directory';
 /**
  * A test-only Microsoft Entra ID on loopback HTTPS: one tenant, the v2.0 endpoints MSAL Node and
  * the BFF use, behaving as Entra does where the BFF can tell (test/support only; never imported
- * by server/ code). What it leaves out is listed in the Entra mode test's header.
+ * by server/ code). Known differences from the real service, among others: one host and no
+ * aliases; tenant by GUID only; access tokens v2.0-shaped but with `aud` = the Application ID
+ * URI (real v2.0 tokens carry the API's client id, v1.0 ones the sts.windows.net issuer);
+ * fixed lifetimes; one signing key, never rotated; no consent, MFA or Conditional Access;
+ * response_mode=query only; client secrets only; refresh tokens never invalidated at all
+ * (Entra does on password reset or admin revocation); one account per browser session.
  */
 export interface EntraEmulatorOptions {
   tenantId?: string;
