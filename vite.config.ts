@@ -12,6 +12,9 @@ export default defineConfig({
   server: {
     port: 5173,
     strictPort: true,
+    // "Another app" lives in client/another-app but is served on its own origin (:5174), never
+    // on the SPA's (Vite's defaults, plus that folder).
+    fs: { deny: ['.env', '.env.*', '*.{crt,pem}', '**/.git/**', '**/another-app/**'] },
     proxy: {
       '^/auth/': { target: bff, changeOrigin: false, xfwd: false },
       '^/api(/|$)': { target: bff, changeOrigin: false, xfwd: false },

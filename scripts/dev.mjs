@@ -1,40 +1,67 @@
-// `npm run dev`: the BFF (tsx watch) and Vite's dev server side by side, one prefixed log.
-// The browser uses Vite's origin, which proxies /auth and /api to the BFF, so the BFF's
-// PUBLIC_URL is Vite's: sign-in and sign-out redirects come back to http://localhost:5173.
+// `npm run dev`: the whole development setup with one command and one prefixed log.
+//   [idp]    the dev IdP alone on https://localhost:4443 (restarts when its files change)
+//   [bff]    the BFF on :3000 (restarts on change), pointed at that IdP with OIDC_* variables
+//   [spa]    Vite's dev server for the SPA on http://localhost:5173, hot reload; it proxies
+//            /auth and /api to the BFF, so the BFF's PUBLIC_URL is Vite's origin and every
+//            redirect (sign-in, sign-out, front-channel iframe) comes back through it
+//   [other]  Vite's dev server for "another app" on http://localhost:5174
+// The IdP runs on its own so that a BFF restart keeps the IdP session: after one, "Sign in
+// again" goes through without a password (the BFF's own sessions live in memory unless
+// REDIS_URL is set).
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 
-const VITE_ORIGIN = 'http://localhost:5173';
+const SPA_ORIGIN = 'http://localhost:5173';
 const bffPort = process.env.PORT ?? '3000';
+const idpPort = process.env.DEV_IDP_PORT ?? '4443';
 const isWindows = process.platform === 'win32';
-const color = process.stdout.isTTY ? { FORCE_COLOR: '1' } : {};
+const tty = process.stdout.isTTY;
+const COLORS = { idp: 35, bff: 36, spa: 32, other: 33, dev: 90 };
 
-const children = [
-  start('bff', ['tsx', 'watch', 'server/main.ts'], { PUBLIC_URL: VITE_ORIGIN, PORT: bffPort }),
-  start('vite', ['vite'], { BFF_URL: process.env.BFF_URL ?? `http://localhost:${bffPort}` }),
-];
+const children = [];
 let stopping = false;
 
-function start(name, args, env) {
-  const child = spawn('npx', args, {
-    env: { ...process.env, ...color, ...env },
+// The IdP first: the BFF reads its discovery document and CA when it starts.
+const idp = start('idp', 'tsx', ['watch', 'server/dev-idp/main.ts'], {
+  DEV_IDP_PORT: idpPort,
+  DEV_IDP_BFF_ORIGINS: SPA_ORIGIN,
+});
+start('spa', 'vite', [], { BFF_URL: process.env.BFF_URL ?? `http://localhost:${bffPort}` });
+start('other', 'vite', ['--config', 'client/another-app/vite.config.ts'], { ANOTHER_APP_AUTHORITY: `https://localhost:${idpPort}` });
+
+// The IdP prints the variables that point a BFF at it (OIDC_AUTHORITY=… OIDC_CA_FILE=…).
+let bffStarted = false;
+createInterface({ input: idp.stdout }).on('line', (line) => {
+  if (bffStarted || !line.includes('OIDC_AUTHORITY=')) return;
+  bffStarted = true;
+  const oidc = Object.fromEntries(line.trim().split(/\s+/).map((pair) => pair.split('=', 2)));
+  start('bff', 'tsx', ['watch', 'server/main.ts'], { ...oidc, PUBLIC_URL: SPA_ORIGIN, PORT: bffPort });
+  log(`open ${SPA_ORIGIN} (alice / password); another app: http://localhost:5174`);
+});
+
+/** Runs a tool of node_modules/.bin (not through npx: no extra process, no npm chatter). */
+function start(name, tool, args, env) {
+  const child = spawn(path.join('node_modules', '.bin', isWindows ? `${tool}.cmd` : tool), args, {
+    env: { ...process.env, ...(tty ? { FORCE_COLOR: '1' } : {}), ...env },
     // stdin ignored: a background process group reading the terminal would be stopped (SIGTTIN).
     stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group, so one signal reaches npx and everything under it, and a Ctrl-C
+    // Its own process group, so one signal reaches the tool and everything under it, and a Ctrl-C
     // in the terminal reaches only this script, which forwards it once.
     detached: !isWindows,
     shell: isWindows,
   });
+  children.push(child);
   prefix(child.stdout, process.stdout, name);
   prefix(child.stderr, process.stderr, name);
   child.on('error', (err) => {
-    process.stderr.write(`[dev] could not start ${name}: ${err.message}\n`);
+    log(`could not start ${name}: ${err.message}`);
     stop('SIGTERM', 1);
   });
   child.on('close', (code, signal) => {
     child.exited = true;
     if (!stopping) {
-      process.stderr.write(`[dev] ${name} exited (${signal ?? `code ${code}`}); stopping the other process\n`);
+      log(`${name} exited (${signal ?? `code ${code}`}); stopping the others`);
       stop('SIGTERM', code || 1);
     } else if (children.every((c) => c.exited)) {
       process.exit(process.exitCode ?? 0);
@@ -43,9 +70,17 @@ function start(name, args, env) {
   return child;
 }
 
+function tag(name) {
+  const text = `[${name}]`.padEnd(8);
+  return tty ? `\x1b[${COLORS[name] ?? 0}m${text}\x1b[0m` : text;
+}
+
 function prefix(from, to, name) {
-  const tag = `[${name}]`.padEnd(7);
-  createInterface({ input: from, crlfDelay: Infinity }).on('line', (line) => to.write(`${tag}${line}\n`));
+  createInterface({ input: from, crlfDelay: Infinity }).on('line', (line) => to.write(`${tag(name)}${line}\n`));
+}
+
+function log(message) {
+  process.stderr.write(`${tag('dev')}${message}\n`);
 }
 
 function signal(child, sig) {

@@ -1,17 +1,33 @@
-import { useId } from 'react';
-import type { SessionUser } from '../../shared/api';
-import { ProfileCard } from './features/profile/ProfileCard';
-import { useProfile } from './features/profile/useProfile';
+import { useEffect, useRef, type ReactNode } from 'react';
 import { AccountMenu } from './features/session/AccountMenu';
 import { SignedOutView } from './features/session/SignedOutView';
-import { useSession } from './features/session/useSession';
-import { TodoList } from './features/todos/TodoList';
-import { useTodos } from './features/todos/useTodos';
+import { useSession, type SessionState } from './features/session/useSession';
+import { Link, usePath } from './lib/router';
+import { HomeView } from './views/HomeView';
+import { NotFoundView } from './views/NotFoundView';
+import { SessionView } from './views/SessionView';
 
-const PRODUCT_NAME = 'Global Sign-out BFF';
+export const PRODUCT_NAME = 'Global Sign-out BFF';
 
-export function App() {
-  const { state, retry, signIn } = useSession();
+const ROUTES: Record<string, string> = { '/': 'Your todos', '/session': 'Your session' };
+
+export function App({ cameBackFromSignOut }: { cameBackFromSignOut: boolean }) {
+  const { state, retry, signIn } = useSession({ cameBackFromSignOut });
+  const path = usePath();
+  const main = useRef<HTMLElement>(null);
+  const shownPath = useRef(path);
+
+  // A client-side navigation moves the focus to the new content, as a page load would.
+  useEffect(() => {
+    if (path === shownPath.current) return;
+    shownPath.current = path;
+    main.current?.focus();
+  }, [path]);
+
+  useEffect(() => {
+    document.title = `${titleOf(state, path)} · ${PRODUCT_NAME}`;
+  }, [state, path]);
+
   return (
     <>
       <a className="skip-link" href="#main">
@@ -19,14 +35,25 @@ export function App() {
       </a>
       <header className="topbar">
         <div className="topbar-inner">
-          <span className="brand">
+          <a className="brand" href="/">
             <span className="brand-mark" aria-hidden="true" />
             {PRODUCT_NAME}
-          </span>
+          </a>
+          {state.status === 'signedIn' && (
+            <nav className="nav" aria-label="Main">
+              <Link to="/">Todos</Link>
+              <Link to="/session">Session</Link>
+            </nav>
+          )}
           {state.status === 'signedIn' && <AccountMenu user={state.user} />}
+          {state.status === 'signedOut' && (
+            <button type="button" className="button primary" onClick={signIn}>
+              Sign in
+            </button>
+          )}
         </div>
       </header>
-      <main id="main" className="content" tabIndex={-1}>
+      <main id="main" ref={main} className="content" tabIndex={-1}>
         {state.status === 'loading' && (
           <p className="muted centered" role="status">
             Checking your session…
@@ -42,38 +69,21 @@ export function App() {
             </button>
           </section>
         )}
-        {state.status === 'signedOut' && <SignedOutView notice={state.notice} onSignIn={signIn} />}
-        {state.status === 'signedIn' && <SignedInView user={state.user} />}
+        {state.status === 'signedOut' && <SignedOutView reason={state.reason} detail={state.detail} onSignIn={signIn} />}
+        {state.status === 'signedIn' && <SignedInRoutes path={path} state={state} />}
       </main>
     </>
   );
 }
 
-function SignedInView({ user }: { user: SessionUser }) {
-  const headingId = useId();
-  const profile = useProfile();
-  const todos = useTodos();
-  const callApi = () => {
-    void profile.load();
-    void todos.load();
-  };
-  return (
-    <>
-      <section className="panel" aria-labelledby={headingId}>
-        <h1 id={headingId}>Hello, {user.name.split(' ')[0]}</h1>
-        <p className="muted">
-          The BFF calls the API for you with an access token that never leaves the server. Sign out here and every session of
-          yours ends, at the BFF and at the identity provider.
-        </p>
-        {/* Stays enabled (a disabled button drops focus): a second click restarts both calls. */}
-        <button type="button" className="button primary" onClick={callApi}>
-          Call the API
-        </button>
-      </section>
-      <div className="cards">
-        <ProfileCard state={profile.state} />
-        <TodoList state={todos.state} />
-      </div>
-    </>
-  );
+function SignedInRoutes({ path, state }: { path: string; state: Extract<SessionState, { status: 'signedIn' }> }): ReactNode {
+  if (path === '/') return <HomeView user={state.user} />;
+  if (path === '/session') return <SessionView user={state.user} expiresAt={state.expiresAt} />;
+  return <NotFoundView />;
+}
+
+function titleOf(state: SessionState, path: string): string {
+  if (state.status === 'signedOut') return state.reason === 'welcome' ? 'Sign in' : 'Signed out';
+  if (state.status !== 'signedIn') return 'Loading';
+  return ROUTES[path] ?? 'Not found';
 }

@@ -98,7 +98,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
  *   consent for our clients is then granted without a screen (interactions.ts).
  */
 function withSidClaim(claims: string | null): string {
-  let parsed: { id_token?: Record<string, unknown> } = {};
+  let parsed: { id_token?: Record<string, unknown> };
   try {
     parsed = claims ? JSON.parse(claims) : {};
   } catch {

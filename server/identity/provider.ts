@@ -58,7 +58,7 @@ export async function discoverIdentityProvider(endpoint: IdentityEndpoint, outbo
     if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
     metadata = JSON.parse(res.body);
   } catch (err) {
-    throw new Error(`cannot read the identity provider's discovery document at ${discoveryUrl}: ${(err as Error).message}`);
+    throw new Error(`cannot read the identity provider's discovery document at ${discoveryUrl}: ${(err as Error).message}`, { cause: err });
   }
   for (const field of ['issuer', 'authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const) {
     if (typeof metadata[field] !== 'string') throw new Error(`the discovery document at ${discoveryUrl} has no ${field}`);

@@ -8,28 +8,47 @@ export type RequestState<T> =
   | { status: 'failed'; error: BffError };
 
 /**
- * A BFF call started on demand. A newer call, or unmounting, aborts the one in flight so a late
- * answer never overwrites a newer one.
+ * One BFF call, started when the component mounts and again on `load()`. A newer call, or
+ * unmounting, aborts the one in flight so a late answer never overwrites a newer one.
  */
 export function useRequest<T>(fetcher: (signal: AbortSignal) => Promise<T>) {
-  const [state, setState] = useState<RequestState<T>>({ status: 'idle' });
+  const [state, setState] = useState<RequestState<T>>({ status: 'loading' });
   const inFlight = useRef<AbortController | null>(null);
 
-  useEffect(() => () => inFlight.current?.abort(), []);
+  const run = useCallback(
+    (controller: AbortController) =>
+      fetcher(controller.signal).then(
+        (data) => {
+          if (!controller.signal.aborted) setState({ status: 'done', data });
+        },
+        (err: unknown) => {
+          if (!controller.signal.aborted) setState({ status: 'failed', error: asBffError(err) });
+        },
+      ),
+    [fetcher],
+  );
 
-  const load = useCallback(async () => {
+  const start = useCallback(() => {
     inFlight.current?.abort();
     const controller = new AbortController();
     inFlight.current = controller;
+    return controller;
+  }, []);
+
+  useEffect(() => {
+    const controller = start();
+    void run(controller);
+    return () => controller.abort();
+  }, [run, start]);
+
+  const load = useCallback(() => {
     setState({ status: 'loading' });
-    try {
-      const data = await fetcher(controller.signal);
-      if (!controller.signal.aborted) setState({ status: 'done', data });
-    } catch (err) {
-      if (controller.signal.aborted) return;
-      setState({ status: 'failed', error: err instanceof BffError ? err : new BffError(0, 'unexpected_response', 'Something went wrong.') });
-    }
-  }, [fetcher]);
+    return run(start());
+  }, [run, start]);
 
   return { state, load };
+}
+
+function asBffError(err: unknown): BffError {
+  return err instanceof BffError ? err : new BffError(0, 'unexpected_response', 'Something went wrong.');
 }

@@ -2,9 +2,10 @@ import type { RequestState } from '../../lib/useRequest';
 import { ResultCard } from '../../components/ResultCard';
 import type { Profile } from './api';
 
-export function ProfileCard({ state }: { state: RequestState<Profile> }) {
+/** What the API says about the caller: it knows them only from the access token the BFF sent. */
+export function ProfileCard({ state, onRetry }: { state: RequestState<Profile>; onRetry: () => void }) {
   return (
-    <ResultCard id="profile" title="Profile" source="GET /api/me" state={state} idle="Call the API to see who it thinks you are.">
+    <ResultCard id="profile" title="Profile" source="GET /api/me" state={state} onRetry={onRetry}>
       {(profile) => (
         <dl className="facts">
           <dt>Name</dt>

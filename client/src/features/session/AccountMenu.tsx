@@ -1,13 +1,14 @@
 import type { SessionUser } from '../../../../shared/api';
 import { useSignOut } from './useSignOut';
 
-/** The signed-in user's name and the global sign-out button. */
+/** The header's end: the signed-in user's name and the global sign-out button. */
 export function AccountMenu({ user }: { user: SessionUser }) {
   const { state, signOut } = useSignOut();
   const busy = state.status === 'signingOut';
   return (
     <div className="account">
       <span className="account-name" title={user.email ?? user.username}>
+        <span className="visually-hidden">Signed in as </span>
         {user.name}
       </span>
       <button type="button" className="button" onClick={() => void signOut()} disabled={busy} aria-busy={busy}>

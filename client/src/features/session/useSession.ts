@@ -1,43 +1,81 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import type { SessionUser } from '../../../../shared/api';
 import { BffError, onSignedOut } from '../../bffFetch';
+import { currentLocation } from '../../lib/router';
 import { fetchSession, loginUrl } from './api';
+import { announce, onAnnouncement } from './channel';
 
-const SESSION_ENDED = 'Your session has ended: you signed out elsewhere, or it expired. Sign in again to continue.';
+/**
+ * Why the page shows signed out:
+ * - `welcome`: nobody was signed in when the page loaded;
+ * - `signedOut`: the user signed out here and came back from the IdP;
+ * - `ended`: the session ended while the page was open (a sign-out in another tab or app, a
+ *   front- or back-channel logout, an expiry): "You have been signed out".
+ */
+export type SignedOutReason = 'welcome' | 'signedOut' | 'ended';
 
 export type SessionState =
   | { status: 'loading' }
-  | { status: 'signedOut'; notice?: string }
+  | { status: 'signedOut'; reason: SignedOutReason; detail?: string }
   | { status: 'signedIn'; user: SessionUser; expiresAt: string }
   | { status: 'error'; message: string };
 
 /**
- * The browser's session at the BFF. It turns signed out when /auth/session says so or when any
- * BFF call answers 401, and checks again when the tab comes back into view: a global sign-out
- * elsewhere should show here without a reload.
+ * The browser's session at the BFF. A sign-out that happened elsewhere shows here without a
+ * reload: any 401 from the BFF, a re-check of /auth/session whenever the tab becomes visible or
+ * focused again, and this app's other tabs (BroadcastChannel) all turn the page signed out.
  */
-export function useSession() {
+export function useSession({ cameBackFromSignOut }: { cameBackFromSignOut: boolean }) {
   const [state, setState] = useState<SessionState>({ status: 'loading' });
+  // What is on screen, for the event handlers below (they must not re-subscribe on each change).
+  const shown = useRef<SessionState['status']>('loading');
+  const checking = useRef<Promise<void> | null>(null);
 
-  const check = useCallback(async (options: { signal?: AbortSignal; quiet?: boolean } = {}) => {
-    try {
-      const info = await fetchSession(options.signal);
-      setState((previous) => {
-        if (!info.isAuthenticated) {
-          if (previous.status === 'signedIn') return { status: 'signedOut', notice: SESSION_ENDED };
-          return previous.status === 'signedOut' ? previous : { status: 'signedOut' };
-        }
-        return { status: 'signedIn', user: info.user, expiresAt: info.expiresAt };
-      });
-    } catch (err) {
-      if (options.signal?.aborted) return;
-      // A 401 has already turned the state to signed out (onSignedOut below).
-      if (err instanceof BffError && err.status === 401) return;
-      // A background check that fails keeps what is shown; the next call will tell.
-      if (options.quiet) return;
-      setState({ status: 'error', message: err instanceof BffError ? err.message : 'Your session could not be checked.' });
-    }
+  useEffect(() => {
+    shown.current = state.status;
+  }, [state.status]);
+
+  /** The session is gone. `tellOtherTabs` is false when another tab told us. */
+  const ended = useCallback((tellOtherTabs: boolean, detail?: string) => {
+    if (tellOtherTabs) announce({ type: 'signed-out' });
+    shown.current = 'signedOut';
+    setState((previous) => (previous.status === 'signedOut' ? previous : { status: 'signedOut', reason: 'ended', detail }));
   }, []);
+
+  const check = useCallback(
+    (options: { signal?: AbortSignal; quiet?: boolean } = {}): Promise<void> => {
+      // One background check at a time: focus and visibilitychange often fire together.
+      if (checking.current && options.quiet) return checking.current;
+      const run = (async () => {
+        try {
+          const info = await fetchSession(options.signal);
+          if (info.isAuthenticated) {
+            if (shown.current !== 'signedIn') announce({ type: 'signed-in' });
+            shown.current = 'signedIn';
+            setState({ status: 'signedIn', user: info.user, expiresAt: info.expiresAt });
+          } else if (shown.current === 'signedIn') {
+            ended(true);
+          } else if (shown.current !== 'signedOut') {
+            shown.current = 'signedOut';
+            setState({ status: 'signedOut', reason: cameBackFromSignOut ? 'signedOut' : 'welcome' });
+          }
+        } catch (err) {
+          if (options.signal?.aborted) return;
+          // A 401 has already turned the page signed out (onSignedOut below).
+          if (err instanceof BffError && err.status === 401) return;
+          // A background check that fails keeps what is shown; the next call will tell.
+          if (options.quiet) return;
+          shown.current = 'error';
+          setState({ status: 'error', message: err instanceof BffError ? err.message : 'Your session could not be checked.' });
+        } finally {
+          checking.current = null;
+        }
+      })();
+      checking.current = run;
+      return run;
+    },
+    [cameBackFromSignOut, ended],
+  );
 
   useEffect(() => {
     const controller = new AbortController();
@@ -45,31 +83,37 @@ export function useSession() {
     return () => controller.abort();
   }, [check]);
 
+  useEffect(() => onSignedOut((error) => ended(true, error.code === 'reauthenticate' ? error.message : undefined)), [ended]);
+
   useEffect(
     () =>
-      onSignedOut((error) => {
-        setState({ status: 'signedOut', notice: signedOutNotice(error) });
+      onAnnouncement((message) => {
+        if (message.type === 'signed-out') ended(false);
+        else if (shown.current !== 'signedIn') void check({ quiet: true });
       }),
-    [],
+    [check, ended],
   );
 
   useEffect(() => {
-    const onVisible = () => {
+    const recheck = () => {
       if (document.visibilityState === 'visible') void check({ quiet: true });
     };
     // A page restored from the back-forward cache fires pageshow, not visibilitychange.
     const onPageShow = (event: PageTransitionEvent) => {
       if (event.persisted) void check({ quiet: true });
     };
-    document.addEventListener('visibilitychange', onVisible);
+    document.addEventListener('visibilitychange', recheck);
+    window.addEventListener('focus', recheck);
     window.addEventListener('pageshow', onPageShow);
     return () => {
-      document.removeEventListener('visibilitychange', onVisible);
+      document.removeEventListener('visibilitychange', recheck);
+      window.removeEventListener('focus', recheck);
       window.removeEventListener('pageshow', onPageShow);
     };
   }, [check]);
 
   const retry = useCallback(() => {
+    shown.current = 'loading';
     setState({ status: 'loading' });
     void check();
   }, [check]);
@@ -77,16 +121,7 @@ export function useSession() {
   return { state, retry, signIn };
 }
 
-/** Sends the whole page to the BFF's sign-in, to come back to where the user is now. */
+/** Sends the whole page to the BFF's sign-in, to come back to the route the user is on. */
 export function signIn() {
-  window.location.assign(loginUrl(`${window.location.pathname}${window.location.search}`));
-}
-
-function signedOutNotice(error: BffError): string {
-  switch (error.code) {
-    case 'reauthenticate':
-      return error.message;
-    default:
-      return SESSION_ENDED;
-  }
+  window.location.assign(loginUrl(currentLocation()));
 }

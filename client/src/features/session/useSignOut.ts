@@ -1,12 +1,14 @@
 import { useCallback, useState } from 'react';
 import { BffError } from '../../bffFetch';
 import { requestLogout } from './api';
+import { announce } from './channel';
 
 export type SignOutState = { status: 'idle' } | { status: 'signingOut' } | { status: 'failed'; message: string };
 
 /**
- * Global sign-out: the BFF drops this user's tokens and sessions, then the whole page goes to
- * the IdP's end-session URL so the IdP session ends too, and comes back here signed out.
+ * Global sign-out: the BFF drops this user's tokens and sessions, the other tabs hear of it,
+ * then the whole page goes to the IdP's end-session URL so the IdP session ends too, and comes
+ * back here signed out.
  */
 export function useSignOut() {
   const [state, setState] = useState<SignOutState>({ status: 'idle' });
@@ -15,6 +17,7 @@ export function useSignOut() {
     setState({ status: 'signingOut' });
     try {
       const { endSessionUrl } = await requestLogout();
+      announce({ type: 'signed-out' });
       const target = new URL(endSessionUrl, window.location.href);
       if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new Error('not an http(s) URL');
       // Stays "signing out" while the page leaves.

@@ -2,12 +2,12 @@ import type { RequestState } from '../../lib/useRequest';
 import { ResultCard } from '../../components/ResultCard';
 import type { Todo } from './api';
 
-export function TodoList({ state }: { state: RequestState<{ todos: Todo[] }> }) {
+export function TodoList({ state, onRetry }: { state: RequestState<{ todos: Todo[] }>; onRetry: () => void }) {
   return (
-    <ResultCard id="todos" title="Todos" source="GET /api/todos" state={state} idle="Call the API to load your todos.">
+    <ResultCard id="todos" title="Todos" source="GET /api/todos" state={state} onRetry={onRetry}>
       {({ todos }) =>
         todos.length === 0 ? (
-          <p className="muted">No todos yet.</p>
+          <p className="empty">Nothing to do: your todo list is empty.</p>
         ) : (
           <ul className="todos">
             {todos.map((todo) => (
