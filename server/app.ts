@@ -5,6 +5,7 @@ import { callback } from './auth/callback';
 import { StoreUnavailableError } from './errors';
 import { login } from './auth/login';
 import { sessionInfo } from './auth/session';
+import { startTokenCacheRead } from './auth/token-cache';
 import { requireCsrfHeader } from './http/csrf';
 import { boundedUrl } from './http/limits';
 import { problemResponses } from './http/problem';
@@ -61,7 +62,9 @@ export function createApp(services: Services, options: AppOptions): Koa {
     }
     ctx.body = { status: 'ready' };
   });
-  router.all(/^\/api(?:\/.*)?$/, requireCsrfHeader, session, signedIn, apiProxy(services, options.apiBaseUrl));
+  // The API route reads the user's token cache entry alongside the tombstone check (one round trip).
+  const signedInWithTokens = requireUser(signOut, (user) => startTokenCacheRead(stores.tokens, user.homeAccountId));
+  router.all(/^\/api(?:\/.*)?$/, requireCsrfHeader, session, signedInWithTokens, apiProxy(services, options.apiBaseUrl));
 
   app.use(requestLog(log, config.logRequests));
   app.use(problemResponses(log));

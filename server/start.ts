@@ -85,8 +85,8 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
     const tombstones = new Tombstones(stores.logout, config.sessionAbsoluteMs);
     const sealer = new TokenSealer(config.tokenCacheKeys);
     const msal = msalClientFactory(idp, outbound, stores.tokens, tombstones, sealer, config.sessionAbsoluteMs);
-    const signOut = new SignOutService(stores, tombstones, msal, log, config.sessionAbsoluteMs);
-    const services: Services = { config, idp, msal, accessToken: accessTokens(msal, log), stores, signOut, log };
+    const signOut = new SignOutService(stores, tombstones, log, config.sessionAbsoluteMs);
+    const services: Services = { config, idp, msal, accessToken: accessTokens(msal, log, { tokens: stores.tokens, sealer, clientId: idp.clientId }), stores, signOut, log };
     const verifyLogoutToken = config.backchannelLogout
       ? logoutTokenVerifier({
           issuer: idp.issuer,

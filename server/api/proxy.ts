@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Context } from 'koa';
+import type { TokenCacheRead } from '../auth/token-cache';
 import { HttpError } from '../errors';
 import type { SessionUser } from '../session/data';
 import type { Services } from '../services';
@@ -10,6 +11,8 @@ const FORWARD_REQUEST = ['accept', 'accept-language', 'content-type', 'content-l
 // Response headers never passed back: hop-by-hop, and cookies of the downstream API.
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'trailer', 'te', 'set-cookie', 'www-authenticate']);
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+/** Answers up to this size (declared by Content-Length) are read whole and sent in one write. */
+const SMALL_BODY_BYTES = 64 * 1024;
 
 /** The downstream path for /api/<rest>, or an error for anything that could leave the base URL. */
 export function downstreamUrl(baseUrl: string, rawPath: string, querystring: string): URL {
@@ -49,7 +52,10 @@ export function apiProxy({ config, accessToken }: Services, baseUrl: string) {
     if (!METHODS.has(ctx.method)) throw new HttpError(405, 'method_not_allowed', 'Method not allowed.');
     const target = downstreamUrl(baseUrl, ctx.path, ctx.querystring);
     const user = ctx.state.user as SessionUser;
-    const token = await accessToken(user, config.api.scopes);
+    const token = await accessToken(user, config.api.scopes, {
+      signedOutAt: ctx.state.signedOutAt as number,
+      pending: ctx.state.prefetched as TokenCacheRead | undefined,
+    });
 
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'x-request-id': String(ctx.state.requestId) };
     for (const name of FORWARD_REQUEST) {
@@ -84,8 +90,23 @@ export function apiProxy({ config, accessToken }: Services, baseUrl: string) {
       if (value !== undefined && !DROP_RESPONSE.has(name)) ctx.set(name, value as string | string[]);
     }
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = upstream;
+    // A small answer of known size goes out with its headers in one write; anything else streams.
+    const declaredLength = Number(upstream.headers['content-length']);
+    const small = ctx.method !== 'HEAD' && upstream.headers['content-length'] !== undefined && declaredLength <= SMALL_BODY_BYTES;
+    ctx.body = small ? await readWhole(upstream) : upstream;
   };
+}
+
+function readWhole(upstream: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    upstream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    upstream.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    upstream.on('error', (err) => reject(err instanceof HttpError ? err : new HttpError(502, 'upstream_unavailable', 'The API answer was cut off.', { cause: err })));
+    upstream.on('close', () => {
+      if (!upstream.complete) reject(new HttpError(502, 'upstream_unavailable', 'The API answer was cut off.'));
+    });
+  });
 }
 
 /** Streams the request body upstream, cutting it off past the limit (chunked bodies declare none). */

@@ -1,54 +1,75 @@
-import { AuthError, InteractionRequiredAuthError, type AccountInfo } from '@azure/msal-node';
+import { AuthError, InteractionRequiredAuthError, type AccountInfo, type ConfidentialClientApplication } from '@azure/msal-node';
 import { HttpError } from '../errors';
 import type { Logger } from '../log';
 import type { SessionUser } from '../session/data';
+import type { Store } from '../stores/store';
+import { usableCachedAccessToken } from './cached-token';
 import type { MsalClientFactory } from './msal-client';
-import { TokenCacheKeyError } from './token-encryption';
+import { startTokenCacheRead, type TokenCacheRead } from './token-cache';
+import { TokenCacheKeyError, type TokenSealer } from './token-encryption';
 
 const REAUTH_CODES = new Set(['no_tokens_found', 'refresh_token_expired', 'no_account_found', 'invalid_grant']);
+
+export interface AccessTokenRequest {
+  /**
+   * The user's tombstone as this request's session check read it (0: none). Parallel calls
+   * share one acquisition only within the same value, so a call made after a sign-out never
+   * receives tokens read before it (DESIGN, the invariant).
+   */
+  signedOutAt?: number;
+  /** The user's token cache entry, already being read alongside the session check. */
+  pending?: TokenCacheRead;
+}
+
+export interface TokenCacheAccess {
+  tokens: Store<string>;
+  sealer: TokenSealer;
+  clientId: string;
+}
 
 /**
  * The user's access token for the downstream API, from the server-side cache, refreshed silently
  * when needed. Single-flight per user and scopes within this instance: fifty parallel calls with
  * an expired token cause one refresh (MSAL dedupes only within one client, and ours are per request).
+ * The user's cache entry is read once per call (never kept): a plainly valid access token in it
+ * is used as is (cached-token.ts); for anything else MSAL decides, from that same read.
  */
-export function accessTokens(msal: MsalClientFactory, log: Logger) {
+export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenCacheAccess) {
   const inFlight = new Map<string, Promise<string>>();
 
-  async function acquire(user: SessionUser, scopes: string[]): Promise<string> {
-    const client = msal(user.homeAccountId);
-    let account: AccountInfo | null;
-    try {
-      account = await client.getTokenCache().getAccountByHomeId(user.homeAccountId);
-    } catch (err) {
-      if (err instanceof HttpError) throw err;
-      if (err instanceof TokenCacheKeyError) {
-        // Operator error (TOKEN_CACHE_KEY changed without keeping the old key): say so in the
-        // log; the user can only sign in again.
-        log.error('token_cache.unreadable', { user: user.homeAccountId, reason: err.message });
-        throw new HttpError(401, 'reauthenticate', 'Your sign-in can no longer be used. Sign in again.', { cause: err });
+  async function acquire(user: SessionUser, scopes: string[], pending?: TokenCacheRead): Promise<string> {
+    if (user.account) {
+      const read = pending ?? startTokenCacheRead(cache.tokens, user.homeAccountId);
+      const sealed = await read.sealed;
+      if (sealed) {
+        let serialized: string;
+        try {
+          serialized = cache.sealer.open(sealed, user.homeAccountId);
+        } catch (err) {
+          throw tokenError(err, user, log);
+        }
+        const token = usableCachedAccessToken(serialized, { homeAccountId: user.homeAccountId, ...user.account, clientId: cache.clientId, scopes });
+        if (token) return token;
       }
-      throw new HttpError(502, 'upstream_unavailable', 'The token cache could not be read.', { cause: err });
+      pending = { ...read, sealed: Promise.resolve(sealed) };
     }
+    const client = msal(user.homeAccountId, pending);
+    const account = user.account ? accountOf(user, user.account) : await cachedAccount(client, user, log);
     if (!account) throw new HttpError(401, 'reauthenticate', 'Your sign-in has ended. Sign in again.');
     try {
       const result = await client.acquireTokenSilent({ account, scopes });
       if (!result.accessToken) throw new HttpError(401, 'reauthenticate', 'Sign in again to continue.');
       return result.accessToken;
     } catch (err) {
-      if (err instanceof HttpError) throw err;
-      if (err instanceof InteractionRequiredAuthError || (err instanceof AuthError && REAUTH_CODES.has(err.errorCode))) {
-        throw new HttpError(401, 'reauthenticate', 'Sign in again to continue.', { cause: err });
-      }
-      throw new HttpError(502, 'upstream_unavailable', 'The identity provider could not be reached.', { cause: err });
+      throw tokenError(err, user, log);
     }
   }
 
-  return function accessTokenFor(user: SessionUser, scopes: string[]): Promise<string> {
-    const key = `${user.homeAccountId} ${scopes.join(' ')}`;
+  return function accessTokenFor(user: SessionUser, scopes: string[], request: AccessTokenRequest = {}): Promise<string> {
+    const key = `${user.homeAccountId} ${request.signedOutAt ?? 0} ${scopes.join(' ')}`;
     let pending = inFlight.get(key);
     if (!pending) {
-      pending = acquire(user, scopes).finally(() => inFlight.delete(key));
+      pending = acquire(user, scopes, request.pending).finally(() => inFlight.delete(key));
       inFlight.set(key, pending);
     }
     return pending;
@@ -56,3 +77,31 @@ export function accessTokens(msal: MsalClientFactory, log: Logger) {
 }
 
 export type AccessTokenSource = ReturnType<typeof accessTokens>;
+
+/** The MSAL account the session recorded at sign-in: what acquireTokenSilent matches tokens on. */
+function accountOf(user: SessionUser, account: NonNullable<SessionUser['account']>): AccountInfo {
+  return { homeAccountId: user.homeAccountId, ...account, name: user.name };
+}
+
+/** Sessions from before the account was kept in them: ask MSAL (one more cache read). */
+async function cachedAccount(client: ConfidentialClientApplication, user: SessionUser, log: Logger): Promise<AccountInfo | null> {
+  try {
+    return await client.getTokenCache().getAccountByHomeId(user.homeAccountId);
+  } catch (err) {
+    throw tokenError(err, user, log);
+  }
+}
+
+function tokenError(err: unknown, user: SessionUser, log: Logger): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof TokenCacheKeyError) {
+    // Operator error (TOKEN_CACHE_KEY changed without keeping the old key): say so in the
+    // log; the user can only sign in again.
+    log.error('token_cache.unreadable', { user: user.homeAccountId, reason: err.message });
+    return new HttpError(401, 'reauthenticate', 'Your sign-in can no longer be used. Sign in again.', { cause: err });
+  }
+  if (err instanceof InteractionRequiredAuthError || (err instanceof AuthError && REAUTH_CODES.has(err.errorCode))) {
+    return new HttpError(401, 'reauthenticate', 'Sign in again to continue.', { cause: err });
+  }
+  return new HttpError(502, 'upstream_unavailable', 'The identity provider could not be reached.', { cause: err });
+}

@@ -76,6 +76,8 @@ function toSessionUser(result: AuthenticationResult): SessionUser | undefined {
     name: str(claims.name) ?? account.name ?? account.username,
     username: str(claims.preferred_username) ?? account.username,
     email: str(claims.email),
+    account: { environment: account.environment, tenantId: account.tenantId, localAccountId: account.localAccountId, username: account.username },
+    loginHint: str(claims.login_hint),
   };
 }
 

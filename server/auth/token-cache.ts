@@ -4,6 +4,26 @@ import type { Store } from '../stores/store';
 import type { TokenSealer } from './token-encryption';
 
 /**
+ * A read of one user's sealed token cache entry, started before MSAL asks for it: the API route
+ * starts it together with the session's tombstone check, so both take one store round trip.
+ * MSAL gets its value only after that check passed (DESIGN, invariant 2).
+ */
+export interface TokenCacheRead {
+  homeAccountId: string;
+  /** When the read was issued: the cut-off for the write-then-check of invariant 3. */
+  startedAt: number;
+  sealed: Promise<string | undefined>;
+}
+
+export function startTokenCacheRead(store: Store<string>, homeAccountId: string): TokenCacheRead {
+  const startedAt = Date.now();
+  const sealed = store.get(homeAccountId);
+  // Awaited later, or dropped when the session is refused: never an unhandled rejection.
+  sealed.catch(() => {});
+  return { homeAccountId, startedAt, sealed };
+}
+
+/**
  * MSAL's distributed cache over our token store: one serialized blob per user, keyed by
  * homeAccountId. Built per request (see msal-client.ts), so one client never holds two users.
  */
@@ -16,14 +36,27 @@ export class TokenCacheClient implements ICacheClient {
     private readonly tombstones: Tombstones,
     private readonly sealer: TokenSealer,
     private readonly ttlMs: number,
+    /** A read already under way for this request; it answers the first get of its key only. */
+    private pending?: TokenCacheRead,
   ) {}
 
   /** Throws TokenCacheKeyError when the entry does not open (wrong or missing key). */
   async get(key: string): Promise<string> {
-    this.firstReadAt ??= Date.now();
     // MSAL wants '' on a miss (FINDINGS); an empty key is a sign-in that has no user yet.
-    if (!key) return '';
-    const sealed = await this.store.get(key);
+    if (!key) {
+      this.firstReadAt ??= Date.now();
+      return '';
+    }
+    let sealed: string | undefined;
+    if (this.pending?.homeAccountId === key) {
+      this.firstReadAt ??= this.pending.startedAt;
+      sealed = await this.pending.sealed;
+      // Later reads (MSAL reads again before writing a refresh) go to the store.
+      this.pending = undefined;
+    } else {
+      this.firstReadAt ??= Date.now();
+      sealed = await this.store.get(key);
+    }
     return sealed ? this.sealer.open(sealed, key) : '';
   }
 
@@ -75,6 +108,6 @@ export class UserPartition implements IPartitionManager {
   }
 }
 
-export function userCachePlugin(store: Store<string>, tombstones: Tombstones, sealer: TokenSealer, ttlMs: number, homeAccountId?: string) {
-  return new DistributedCachePlugin(new TokenCacheClient(store, tombstones, sealer, ttlMs), new UserPartition(homeAccountId));
+export function userCachePlugin(store: Store<string>, tombstones: Tombstones, sealer: TokenSealer, ttlMs: number, homeAccountId?: string, pending?: TokenCacheRead) {
+  return new DistributedCachePlugin(new TokenCacheClient(store, tombstones, sealer, ttlMs, pending), new UserPartition(homeAccountId));
 }

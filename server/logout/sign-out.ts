@@ -1,5 +1,3 @@
-import type { MsalClientFactory } from '../auth/msal-client';
-import { TokenCacheKeyError } from '../auth/token-encryption';
 import type { Logger } from '../log';
 import type { SessionUser } from '../session/data';
 import type { Stores } from '../stores';
@@ -10,8 +8,6 @@ export type SignOutPath = 'spa' | 'frontchannel' | 'backchannel';
 export interface SignOutResult {
   homeAccountId: string;
   sessionsEnded: number;
-  /** From the removed account's ID token, for the end-session request's logout_hint. */
-  loginHint?: string;
 }
 
 interface UserSessionRef {
@@ -22,14 +18,13 @@ interface UserSessionRef {
 
 /**
  * Global sign-out of one user, the same for every path (DESIGN, "the invariant"):
- * tombstone first, then MSAL's account, the token cache entry, and every session we know of.
+ * tombstone first, then the token cache entry and every session we know of.
  * The bookkeeping it reads is written at sign-in by recordSignIn.
  */
 export class SignOutService {
   constructor(
     private readonly stores: Stores,
     private readonly tombstones: Tombstones,
-    private readonly msal: MsalClientFactory,
     private readonly log: Logger,
     private readonly ttlMs: number,
   ) {}
@@ -50,9 +45,9 @@ export class SignOutService {
     ]);
   }
 
-  /** A session created at or before the user's last sign-out is dead. */
-  async isSignedOut(user: SessionUser, sessionCreatedAt: number): Promise<boolean> {
-    return this.tombstones.signedOutSince(user.homeAccountId, sessionCreatedAt);
+  /** The user's last global sign-out (ms), if any: every session created at or before it is dead. */
+  signedOutAt(homeAccountId: string): Promise<number | undefined> {
+    return this.tombstones.signedOutAt(homeAccountId);
   }
 
   async userBySid(issuer: string, sid: string): Promise<string | undefined> {
@@ -69,12 +64,11 @@ export class SignOutService {
     const { tokens, sessions, logout } = this.stores;
     // 1. The tombstone comes first: from here on no earlier session or token write survives.
     await this.tombstones.write(homeAccountId);
-    // 2. MSAL's account, then the entry itself: the plugin never deletes a key (FINDINGS), and a
-    //    removeAccount after the delete would write an empty entry back.
-    const account = await this.removeAccount(homeAccountId);
-    await tokens.delete(homeAccountId);
+    // 2. The user's whole token cache entry (MSAL's plugin never deletes a key, FINDINGS; there
+    //    is no point in removing the account inside it first), and the list of the user's
+    //    sessions, in one round trip.
+    const [, known] = await Promise.all([tokens.delete(homeAccountId), this.sessionsOf(homeAccountId)]);
     // 3. Every session we know of, and the sid entries that led to them.
-    const known = await this.sessionsOf(homeAccountId);
     const sidKeys = new Set(known.filter((s) => s.sid).map((s) => this.sidKey(s.issuer, s.sid!)));
     await Promise.all([
       ...known.map((s) => sessions.delete(s.id)),
@@ -82,26 +76,11 @@ export class SignOutService {
       logout.delete(this.sessionsKey(homeAccountId)),
     ]);
     this.log.info('auth.signout', { requestId, user: homeAccountId, path, sessionsEnded: known.length });
-    const loginHint = account?.idTokenClaims?.login_hint;
-    return { homeAccountId, sessionsEnded: known.length, loginHint: typeof loginHint === 'string' ? loginHint : undefined };
-  }
-
-  /** Removes the user's account from MSAL's cache; an entry that no longer opens is just deleted. */
-  private async removeAccount(homeAccountId: string) {
-    const cache = this.msal(homeAccountId).getTokenCache();
-    try {
-      const account = await cache.getAccountByHomeId(homeAccountId);
-      if (account) await cache.removeAccount(account);
-      return account;
-    } catch (err) {
-      if (err instanceof TokenCacheKeyError) return null;
-      throw err;
-    }
+    return { homeAccountId, sessionsEnded: known.length };
   }
 
   private async sessionsOf(homeAccountId: string): Promise<UserSessionRef[]> {
     const value = await this.stores.logout.get(this.sessionsKey(homeAccountId));
     return Array.isArray(value) ? (value as UserSessionRef[]) : [];
   }
-
 }

@@ -13,10 +13,10 @@ import type { Services } from '../services';
 export function spaLogout({ config, idp, signOut }: Services) {
   return async function logoutFromSpa(ctx: Context) {
     const user = ctx.state.user as SessionUser;
-    const result = await signOut.signOut(user.homeAccountId, 'spa', ctx.state.requestId);
+    await signOut.signOut(user.homeAccountId, 'spa', ctx.state.requestId);
     clearSession(ctx);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { endSessionUrl: endSessionUrl(config.postLogoutRedirectUri, idp, result) } satisfies LogoutResponse;
+    ctx.body = { endSessionUrl: endSessionUrl(config.postLogoutRedirectUri, idp, { loginHint: user.loginHint }) } satisfies LogoutResponse;
   };
 }
 

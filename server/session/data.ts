@@ -8,6 +8,14 @@ export interface SessionUser {
   name: string;
   username: string;
   email?: string;
+  /**
+   * MSAL's account for this user, its non-secret fields only: enough for acquireTokenSilent, so
+   * an API call reads the user's token cache entry once instead of twice. Absent in sessions
+   * created before it was kept (they still work, with one more read).
+   */
+  account?: { environment: string; tenantId: string; localAccountId: string; username: string };
+  /** The ID token's `login_hint` claim (Entra), for the end-session request's logout_hint. */
+  loginHint?: string;
 }
 
 /** A sign-in in progress, keyed by its `state`: PKCE verifier and nonce stay on the server. */

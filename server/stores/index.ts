@@ -2,7 +2,7 @@ import Keyv from 'keyv';
 import KeyvRedis, { createClient, createCluster } from '@keyv/redis';
 import type { Config } from '../config';
 import type { SessionData } from '../session/data';
-import { keyvStore, type Store } from './store';
+import { deserialize, keyvStore, type Store } from './store';
 
 /**
  * The BFF's three stores, one Keyv namespace each: in-memory by default, Redis with REDIS_URL.
@@ -32,7 +32,7 @@ export function createStores(config: Partial<Pick<Config, 'redisUrl' | 'redisKey
   if (config.redisUrl) return redisStores(config.redisUrl, config.redisKeyPrefix ?? 'bff:', config.redisCluster ?? false, timeoutMs);
   const memory = options.memory ?? new Map();
   const open = <T>(namespace: string): Store<T> => {
-    const keyv = new Keyv<T>({ store: memory, namespace, throwOnErrors: true });
+    const keyv = new Keyv<T>({ store: memory, namespace, throwOnErrors: true, deserialize });
     keyv.on('error', () => {});
     return keyvStore<T>(keyv, timeoutMs);
   };
@@ -60,7 +60,7 @@ function redisStores(url: string, prefix: string, cluster: boolean, timeoutMs: n
   const open = <T>(namespace: string): Store<T> => {
     const adapter = new KeyvRedis<T>(client as never, { keyPrefixSeparator: ':', throwOnConnectError: true, throwOnErrors: true, connectionTimeout: timeoutMs });
     // The adapter prefixes keys with the namespace itself; Keyv must not do it again.
-    const keyv = new Keyv<T>({ store: adapter, namespace: `${prefix}${namespace}`, useKeyPrefix: false, throwOnErrors: true });
+    const keyv = new Keyv<T>({ store: adapter, namespace: `${prefix}${namespace}`, useKeyPrefix: false, throwOnErrors: true, deserialize });
     keyv.on('error', () => {});
     return keyvStore<T>(keyv, timeoutMs);
   };

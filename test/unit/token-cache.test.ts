@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TokenCacheClient } from '../../server/auth/token-cache';
+import { startTokenCacheRead, TokenCacheClient } from '../../server/auth/token-cache';
 import { generateTokenCacheKey, TokenSealer } from '../../server/auth/token-encryption';
 import { Tombstones } from '../../server/logout/tombstones';
 import type { Store } from '../../server/stores/store';
@@ -65,5 +65,28 @@ describe('token cache writes and the sign-out tombstone', () => {
     const client = new TokenCacheClient(tokens, new Tombstones(mapStore(), 1000), sealer, 1000);
     await client.set('', 'x');
     expect(tokens.map.size).toBe(0);
+  });
+
+  it('counts a read started alongside the session check from its start: a sign-out after it removes the write', async () => {
+    const tokens = mapStore<string>();
+    const tombstones = new Tombstones(mapStore(), 1000);
+    tokens.map.set('u1', sealer.seal('old tokens', 'u1'));
+    const read = startTokenCacheRead(tokens, 'u1');
+    // The sign-out lands after the read was issued but before MSAL asks for the entry.
+    await tombstones.write('u1', read.startedAt);
+    const client = new TokenCacheClient(tokens, tombstones, sealer, 1000, read);
+    expect(await client.get('u1')).toBe('old tokens');
+    await client.set('u1', 'refreshed tokens');
+    expect(tokens.map.has('u1')).toBe(false);
+  });
+
+  it('answers only the first get from the read started earlier, later ones from the store', async () => {
+    const tokens = mapStore<string>();
+    tokens.map.set('u1', sealer.seal('first', 'u1'));
+    const read = startTokenCacheRead(tokens, 'u1');
+    const client = new TokenCacheClient(tokens, new Tombstones(mapStore(), 1000), sealer, 1000, read);
+    tokens.map.set('u1', sealer.seal('second', 'u1'));
+    expect(await client.get('u1')).toBe('first');
+    expect(await client.get('u1')).toBe('second');
   });
 });

@@ -1,0 +1,60 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Child, TEST_TOKEN_CACHE_KEY, type IdpProcess } from '../support/processes';
+import { TEST_SESSION_KEY } from '../support/stack';
+
+/**
+ * A bench server script in its own process (node with tsx as a loader: one process, whose CPU
+ * time the run can read); resolves with its URL once it says it is ready.
+ */
+export async function startScript(name: string, file: string, env: Record<string, string>, stdin?: string, nodeFlags: string[] = []) {
+  const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', file], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  proc.stdin.end(stdin ?? '');
+  const child = new Child(name, proc);
+  const ready = await child.waitFor(() => child.events().find((e) => e.event === 'bench.ready'), `${name} to be ready`);
+  return { child, url: String(ready.url) };
+}
+
+/**
+ * One BFF instance (`server/main.ts`) as test/support/processes.ts starts it, but run by node
+ * itself with tsx as a loader, so that V8 flags such as --cpu-prof apply to the BFF (Node 20
+ * refuses --cpu-prof in NODE_OPTIONS).
+ */
+export async function startBffInstance(port: number, idp: IdpProcess, env: Record<string, string>, nodeFlags: string[] = []) {
+  const url = `http://localhost:${port}`;
+  const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'server/main.ts'], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      PUBLIC_URL: url,
+      OIDC_AUTHORITY: idp.issuer,
+      OIDC_CLIENT_ID: 'bff',
+      OIDC_CLIENT_SECRET: 'dev-only-bff-secret-not-for-production',
+      OIDC_CA_FILE: idp.caFile,
+      SESSION_KEYS: TEST_SESSION_KEY,
+      TOKEN_CACHE_KEY: TEST_TOKEN_CACHE_KEY,
+      SAMPLE_API_PORT: '0',
+      LOG_REQUESTS: '0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const child = new Child(`bff:${port}`, proc);
+  await child.waitFor(() => child.events().find((e) => e.event === 'bff.started'), `the BFF on ${port} to start`);
+  return { child, url };
+}
+
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux); undefined elsewhere. */
+export function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Linux reports CPU time in clock ticks of 1/100 s on every common platform (USER_HZ). */
+const CLOCK_TICKS = 100;

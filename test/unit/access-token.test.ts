@@ -1,0 +1,51 @@
+import type { AccountInfo, ConfidentialClientApplication } from '@azure/msal-node';
+import { describe, expect, it } from 'vitest';
+import { accessTokens } from '../../server/auth/access-token';
+import type { MsalClientFactory } from '../../server/auth/msal-client';
+import { generateTokenCacheKey, TokenSealer } from '../../server/auth/token-encryption';
+import { silentLogger } from '../../server/log';
+import type { SessionUser } from '../../server/session/data';
+
+const user: SessionUser = { homeAccountId: 'u1', issuer: 'https://idp', subject: 'u1', name: 'U', username: 'u' };
+const account = { homeAccountId: 'u1', environment: 'idp', tenantId: 't', localAccountId: 'u1', username: 'u' } as AccountInfo;
+
+/** An MSAL stand-in that counts token acquisitions and lets the test decide when each ends. */
+function fakeMsal() {
+  const calls: ((token: string) => void)[] = [];
+  const factory = (() =>
+    ({
+      getTokenCache: () => ({ getAccountByHomeId: async () => account }),
+      acquireTokenSilent: () => new Promise((resolve) => calls.push((accessToken) => resolve({ accessToken }))),
+    }) as unknown as ConfidentialClientApplication) as MsalClientFactory;
+  return { factory, calls };
+}
+
+const noStore = { tokens: { get: async () => undefined, set: async () => {}, delete: async () => {} }, sealer: new TokenSealer([generateTokenCacheKey()]), clientId: 'bff' };
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe('parallel API calls of one user share one token acquisition', () => {
+  it('shares it among calls that saw the same tombstone', async () => {
+    const msal = fakeMsal();
+    const source = accessTokens(msal.factory, silentLogger, noStore);
+    const first = source(user, ['s'], { signedOutAt: 0 });
+    const second = source(user, ['s'], { signedOutAt: 0 });
+    await tick();
+    expect(msal.calls).toHaveLength(1);
+    msal.calls[0]!('token');
+    expect(await Promise.all([first, second])).toEqual(['token', 'token']);
+  });
+
+  it('never hands a call made after a sign-out what an acquisition begun before it returns', async () => {
+    const msal = fakeMsal();
+    const source = accessTokens(msal.factory, silentLogger, noStore);
+    const before = source(user, ['s'], { signedOutAt: 0 });
+    // The user signed out (tombstone at 1000) and in again; the new session's call sees the tombstone.
+    const after = source(user, ['s'], { signedOutAt: 1000 });
+    await tick();
+    expect(msal.calls).toHaveLength(2);
+    msal.calls[0]!('old');
+    msal.calls[1]!('new');
+    expect(await before).toBe('old');
+    expect(await after).toBe('new');
+  });
+});

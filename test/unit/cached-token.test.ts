@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { MSAL_RENEWAL_MARGIN_SECONDS, usableCachedAccessToken } from '../../server/auth/cached-token';
+
+const now = 1_800_000_000;
+const query = { homeAccountId: 'u1', environment: 'idp.example', tenantId: 't1', clientId: 'bff', scopes: ['api://sample-api/access_as_user'], nowSeconds: now };
+
+function accessToken(overrides: Record<string, unknown> = {}) {
+  return {
+    home_account_id: 'u1',
+    environment: 'idp.example',
+    credential_type: 'AccessToken',
+    client_id: 'bff',
+    realm: 't1',
+    target: 'api://sample-api/access_as_user',
+    secret: 'the-access-token',
+    cached_at: String(now - 60),
+    expires_on: String(now + 3600),
+    token_type: 'Bearer',
+    ...overrides,
+  };
+}
+
+const cacheWith = (...tokens: object[]) => JSON.stringify({ Account: {}, IdToken: {}, RefreshToken: {}, AccessToken: Object.fromEntries(tokens.map((t, i) => [`k${i}`, t])) });
+
+describe('a cached access token used without MSAL only when MSAL would hand it out as is', () => {
+  it('returns the one Bearer token of this account, client, tenant and environment for the scopes', () => {
+    expect(usableCachedAccessToken(cacheWith(accessToken()), query)).toBe('the-access-token');
+    expect(usableCachedAccessToken(cacheWith(accessToken({ target: 'openid API://Sample-API/access_as_user profile' })), query)).toBe('the-access-token');
+  });
+
+  it.each([
+    ['another user', { home_account_id: 'u2' }],
+    ['another client', { client_id: 'other' }],
+    ['another tenant', { realm: 't2' }],
+    ['another environment', { environment: 'elsewhere.example' }],
+    ['other scopes', { target: 'api://other/access_as_user' }],
+    ['expiry within the renewal margin', { expires_on: String(now + MSAL_RENEWAL_MARGIN_SECONDS) }],
+    ['an expired token', { expires_on: String(now - 1) }],
+    ['a refresh_on that has passed', { refresh_on: String(now - 1) }],
+    ['a clock turned back (cached in the future)', { cached_at: String(now + 60) }],
+    ['a PoP token', { token_type: 'pop', key_id: 'k' }],
+    ['no token type', { token_type: undefined }],
+    ['a claims-bound token', { requested_claims_hash: 'abc' }],
+    ['another credential type', { credential_type: 'AccessToken_With_AuthScheme' }],
+  ])('leaves %s to MSAL', (_, overrides) => {
+    expect(usableCachedAccessToken(cacheWith(accessToken(overrides)), query)).toBeUndefined();
+  });
+
+  it('leaves several candidates, no token and an unreadable cache to MSAL', () => {
+    expect(usableCachedAccessToken(cacheWith(accessToken(), accessToken({ secret: 'another' })), query)).toBeUndefined();
+    expect(usableCachedAccessToken(cacheWith(), query)).toBeUndefined();
+    expect(usableCachedAccessToken('not json', query)).toBeUndefined();
+    expect(usableCachedAccessToken(cacheWith(accessToken()), { ...query, scopes: [] })).toBeUndefined();
+  });
+});
