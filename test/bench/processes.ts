@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { Child, TEST_TOKEN_CACHE_KEY, type IdpProcess } from '../support/processes';
-import { TEST_SESSION_KEY } from '../support/stack';
+import { Child } from '../support/processes';
 
 /**
  * A bench server script in its own process (node with tsx as a loader: one process, whose CPU
@@ -13,35 +12,6 @@ export async function startScript(name: string, file: string, env: Record<string
   const child = new Child(name, proc);
   const ready = await child.waitFor(() => child.events().find((e) => e.event === 'bench.ready'), `${name} to be ready`);
   return { child, url: String(ready.url) };
-}
-
-/**
- * One BFF instance (`server/main.ts`) as test/support/processes.ts starts it, but run by node
- * itself with tsx as a loader, so that V8 flags such as --cpu-prof apply to the BFF (Node 20
- * refuses --cpu-prof in NODE_OPTIONS).
- */
-export async function startBffInstance(port: number, idp: IdpProcess, env: Record<string, string>, nodeFlags: string[] = []) {
-  const url = `http://localhost:${port}`;
-  const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'server/main.ts'], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      PUBLIC_URL: url,
-      OIDC_AUTHORITY: idp.issuer,
-      OIDC_CLIENT_ID: 'bff',
-      OIDC_CLIENT_SECRET: 'dev-only-bff-secret-not-for-production',
-      OIDC_CA_FILE: idp.caFile,
-      SESSION_KEYS: TEST_SESSION_KEY,
-      TOKEN_CACHE_KEY: TEST_TOKEN_CACHE_KEY,
-      SAMPLE_API_PORT: '0',
-      LOG_REQUESTS: '0',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const child = new Child(`bff:${port}`, proc);
-  await child.waitFor(() => child.events().find((e) => e.event === 'bff.started'), `the BFF on ${port} to start`);
-  return { child, url };
 }
 
 /** CPU time (user + system, ms) a process has used so far, from /proc (Linux); undefined elsewhere. */

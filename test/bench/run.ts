@@ -12,11 +12,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { TestBrowser } from '../support/browser';
-import { Child, freePort, startIdpProcess, testSealer } from '../support/processes';
+import { Child, freePort, startBffProcess, startIdpProcess, testSealer } from '../support/processes';
 import { REDIS_TEST_URL } from '../support/redis';
 import { signInAt } from '../support/stack';
 import { drive, round, type LoadResult } from './load';
-import { cpuMs, startBffInstance, startScript } from './processes';
+import { cpuMs, startScript } from './processes';
 import { captureUser, connectRedis, deletePrefix, seedUsers, syntheticUsers, type Redis } from './seed';
 import { closeSignOutAgent, measureSignOut, type SignOutResult } from './sign-out';
 
@@ -104,9 +104,9 @@ async function main() {
     const onApi = { API_BASE_URL: api.url };
     const onRedis = { ...onApi, REDIS_URL: REDIS_TEST_URL, REDIS_KEY_PREFIX: prefix };
     const [mem, a, b] = await Promise.all([
-      startBffInstance(portMem, idp, onApi, flags('memory')),
-      startBffInstance(portA, idp, onRedis, flags('redis-a')),
-      startBffInstance(portB, idp, onRedis, flags('redis-b')),
+      startBffProcess(portMem, idp, onApi, flags('memory')),
+      startBffProcess(portA, idp, onRedis, flags('redis-a')),
+      startBffProcess(portB, idp, onRedis, flags('redis-b')),
     ]);
     children.push(mem.child, a.child, b.child);
     log(`Redis ${redisVersion} at ${REDIS_TEST_URL}, keys under ${prefix}; ${CONNECTIONS} connections, ${WARMUP_S} s warm-up + ${DURATION_S} s per scenario`);

@@ -86,10 +86,14 @@ export async function startIdpProcess(bffOrigins: string[], env: Record<string, 
 
 export type IdpProcess = Awaited<ReturnType<typeof startIdpProcess>>;
 
-/** One BFF instance (`server/main.ts`) in its own process, pointed at the shared IdP and Redis. */
-export async function startBffProcess(port: number, idp: IdpProcess, env: Record<string, string>) {
+/**
+ * One BFF instance (`server/main.ts`) in its own process, pointed at the shared IdP and Redis.
+ * Run by node itself with tsx as a loader, so `nodeFlags` such as --cpu-prof apply to the BFF
+ * (Node 20 refuses --cpu-prof in NODE_OPTIONS).
+ */
+export async function startBffProcess(port: number, idp: IdpProcess, env: Record<string, string>, nodeFlags: string[] = []) {
   const url = `http://localhost:${port}`;
-  const child = run(`bff:${port}`, TSX, ['server/main.ts'], {
+  const child = run(`bff:${port}`, process.execPath, [...nodeFlags, '--import', 'tsx', 'server/main.ts'], {
     PORT: String(port),
     PUBLIC_URL: url,
     OIDC_AUTHORITY: idp.issuer,
