@@ -2,11 +2,11 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { apiProxy } from './api/proxy';
 import { callback } from './auth/callback';
-import { StoreUnavailableError } from './errors';
 import { login } from './auth/login';
 import { sessionInfo } from './auth/session';
 import { startTokenCacheRead } from './auth/token-cache';
 import { requireCsrfHeader } from './http/csrf';
+import { healthz, readyz } from './http/health';
 import { boundedUrl } from './http/limits';
 import { problemResponses } from './http/problem';
 import { requestLog } from './http/request-log';
@@ -49,19 +49,8 @@ export function createApp(services: Services, options: AppOptions): Koa {
     router.post('/auth/backchannel-logout', noCache, backchannelLogout(services, options.verifyLogoutToken));
     router.get('/auth/backchannel-logout', noCache, methodNotAllowed('POST'));
   }
-  router.get('/healthz', (ctx) => {
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = { status: 'ok' };
-  });
-  router.get('/readyz', async (ctx) => {
-    ctx.set('Cache-Control', 'no-store');
-    try {
-      await stores.ping();
-    } catch (err) {
-      throw new StoreUnavailableError(err);
-    }
-    ctx.body = { status: 'ready' };
-  });
+  router.get('/healthz', healthz);
+  router.get('/readyz', readyz(stores));
   // The API route reads the user's token cache entry alongside the tombstone check (one round trip).
   const signedInWithTokens = requireUser(signOut, (user) => startTokenCacheRead(stores.tokens, user.homeAccountId));
   router.all(/^\/api(?:\/.*)?$/, requireCsrfHeader, session, signedInWithTokens, apiProxy(services, options.apiBaseUrl));
