@@ -37,9 +37,10 @@ export interface TokenCacheAccess {
 export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenCacheAccess) {
   const inFlight = new Map<string, Promise<string>>();
 
-  async function acquire(user: SessionUser, scopes: string[], pending?: TokenCacheRead): Promise<string> {
+  async function acquire(user: SessionUser, scopes: string[], request: AccessTokenRequest): Promise<string> {
+    let pending = request.pending && { ...request.pending, tombstoneSeen: request.signedOutAt };
     if (user.account) {
-      const read = pending ?? startTokenCacheRead(cache.tokens, user.homeAccountId);
+      const read = pending ?? { ...startTokenCacheRead(cache.tokens, user.homeAccountId), tombstoneSeen: request.signedOutAt };
       const sealed = await read.sealed;
       if (sealed) {
         let serialized: string;
@@ -69,7 +70,7 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
     const key = `${user.homeAccountId} ${request.signedOutAt ?? 0} ${scopes.join(' ')}`;
     let pending = inFlight.get(key);
     if (!pending) {
-      pending = acquire(user, scopes, request.pending).finally(() => inFlight.delete(key));
+      pending = acquire(user, scopes, request).finally(() => inFlight.delete(key));
       inFlight.set(key, pending);
     }
     return pending;

@@ -13,6 +13,12 @@ export interface TokenCacheRead {
   /** When the read was issued: the cut-off for the write-then-check of invariant 3. */
   startedAt: number;
   sealed: Promise<string | undefined>;
+  /**
+   * The user's tombstone as the request's session check saw it (0: none). When known, a write
+   * is undone if the tombstone is no longer that value: a comparison of values, immune to clock
+   * skew between instances, where comparing times would not be.
+   */
+  tombstoneSeen?: number;
 }
 
 export function startTokenCacheRead(store: Store<string>, homeAccountId: string): TokenCacheRead {
@@ -30,6 +36,7 @@ export function startTokenCacheRead(store: Store<string>, homeAccountId: string)
 export class TokenCacheClient implements ICacheClient {
   /** When this client first read the cache: what it writes back is derived from that read. */
   private firstReadAt: number | undefined;
+  private readonly tombstoneSeen: number | undefined;
 
   constructor(
     private readonly store: Store<string>,
@@ -38,7 +45,9 @@ export class TokenCacheClient implements ICacheClient {
     private readonly ttlMs: number,
     /** A read already under way for this request; it answers the first get of its key only. */
     private pending?: TokenCacheRead,
-  ) {}
+  ) {
+    this.tombstoneSeen = pending?.tombstoneSeen;
+  }
 
   /** Throws TokenCacheKeyError when the entry does not open (wrong or missing key). */
   async get(key: string): Promise<string> {
@@ -71,9 +80,12 @@ export class TokenCacheClient implements ICacheClient {
     const stored = await this.store.get(key);
     if (stored && newestTokenTime(this.openOrEmpty(stored, key)) > newestTokenTime(value)) return 'OK';
     await this.store.set(key, this.sealer.seal(value, key), this.ttlMs);
-    if (await this.tombstones.signedOutSince(key, this.firstReadAt ?? Date.now())) {
-      await this.store.delete(key);
-    }
+    const signedOutAt = await this.tombstones.signedOutAt(key);
+    const signedOutSinceRead =
+      this.tombstoneSeen !== undefined
+        ? (signedOutAt ?? 0) !== this.tombstoneSeen
+        : signedOutAt !== undefined && signedOutAt >= (this.firstReadAt ?? Date.now());
+    if (signedOutSinceRead) await this.store.delete(key);
     return 'OK';
   }
 

@@ -89,4 +89,28 @@ describe('token cache writes and the sign-out tombstone', () => {
     expect(await client.get('u1')).toBe('first');
     expect(await client.get('u1')).toBe('second');
   });
+
+  it("undoes a write when the tombstone changed since the session check, even if the sign-out's clock is behind", async () => {
+    const tokens = mapStore<string>();
+    const tombstones = new Tombstones(mapStore(), 1000);
+    await tombstones.write('u1', 1_000);
+    const read = { homeAccountId: 'u1', startedAt: Date.now(), sealed: Promise.resolve(undefined), tombstoneSeen: 1_000 };
+    const client = new TokenCacheClient(tokens, tombstones, sealer, 1000, read);
+    await client.get('u1');
+    // Another instance, its clock an hour behind, signs the user out during the refresh.
+    await tombstones.write('u1', Date.now() - 3_600_000);
+    await client.set('u1', 'refreshed tokens');
+    expect(tokens.map.has('u1')).toBe(false);
+  });
+
+  it('keeps a write when the tombstone is the one the session check saw', async () => {
+    const tokens = mapStore<string>();
+    const tombstones = new Tombstones(mapStore(), 1000);
+    await tombstones.write('u1', Date.now() + 60_000); // a clock ahead: no matter, the value is unchanged
+    const read = { homeAccountId: 'u1', startedAt: Date.now(), sealed: Promise.resolve(undefined), tombstoneSeen: (await tombstones.signedOutAt('u1'))! };
+    const client = new TokenCacheClient(tokens, tombstones, sealer, 1000, read);
+    await client.get('u1');
+    await client.set('u1', 'refreshed tokens');
+    expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('refreshed tokens');
+  });
 });
