@@ -21,10 +21,4 @@ export class Tombstones {
     const value = await this.store.get(this.key(homeAccountId));
     return typeof value === 'number' ? value : undefined;
   }
-
-  /** True when the user signed out at or after `since` (ms). */
-  async signedOutSince(homeAccountId: string, since: number): Promise<boolean> {
-    const at = await this.signedOutAt(homeAccountId);
-    return at !== undefined && at >= since;
-  }
 }
