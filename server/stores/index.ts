@@ -36,13 +36,30 @@ export function createStores(config: Partial<Pick<Config, 'redisUrl' | 'redisKey
     keyv.on('error', () => {});
     return keyvStore<T>(keyv, timeoutMs);
   };
+  // Keyv drops an expired entry only when it is read again; a session never revisited would stay
+  // in memory for good. Sweep once a minute, as Redis's own expiry does.
+  const sweeper = setInterval(() => sweepExpired(memory), 60_000);
+  sweeper.unref();
   return {
     sessions: open<SessionData>('sessions'),
     tokens: open<string>('tokens'),
     logout: open<unknown>('logout'),
     ping: async () => {},
-    close: async () => {},
+    close: async () => clearInterval(sweeper),
   };
+}
+
+/** Deletes the entries of Keyv's in-memory envelope (`{"value":…,"expires":<ms>}`) whose time has passed. */
+export function sweepExpired(memory: Map<string, unknown>, now = Date.now()): number {
+  let swept = 0;
+  for (const [key, raw] of memory) {
+    const expires = typeof raw === 'string' ? /"expires":(\d+)\}$/.exec(raw)?.[1] : undefined;
+    if (expires !== undefined && Number(expires) <= now) {
+      memory.delete(key);
+      swept++;
+    }
+  }
+  return swept;
 }
 
 /**
