@@ -34,7 +34,8 @@ export function createStores(config: Partial<Pick<Config, 'redisUrl' | 'redisKey
   const open = <T>(namespace: string): Store<T> => {
     const keyv = new Keyv<T>({ store: memory, namespace, throwOnErrors: true, deserialize });
     keyv.on('error', () => {});
-    return keyvStore<T>(keyv, timeoutMs);
+    // A Map in this process cannot hang: its calls need no timeout.
+    return keyvStore<T>(keyv, options.timeoutMs ?? Number.POSITIVE_INFINITY);
   };
   // Keyv drops an expired entry only when it is read again; a session never revisited would stay
   // in memory for good. Sweep once a minute, as Redis's own expiry does.

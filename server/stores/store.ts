@@ -50,6 +50,14 @@ function unescapeStored(value: unknown): unknown {
 }
 
 async function bounded<T>(operation: Promise<T>, timeoutMs: number): Promise<T> {
+  if (!Number.isFinite(timeoutMs)) {
+    // A store in this process (a Map) cannot hang: no timer per call.
+    try {
+      return await operation;
+    } catch (err) {
+      throw new StoreUnavailableError(err);
+    }
+  }
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`store call exceeded ${timeoutMs} ms`)), timeoutMs);
