@@ -51,6 +51,9 @@ export function apiProxy({ config, accessToken }: Services, baseUrl: string) {
   return async function proxyToApi(ctx: Context) {
     if (!METHODS.has(ctx.method)) throw new HttpError(405, 'method_not_allowed', 'Method not allowed.');
     const target = downstreamUrl(baseUrl, ctx.path, ctx.querystring);
+    // Refuse an oversized body before any token work.
+    const declared = Number(ctx.get('content-length') || 0);
+    if (declared > config.maxApiBodyBytes) throw new HttpError(413, 'payload_too_large', `The body exceeds ${config.maxApiBodyBytes} bytes.`);
     const user = ctx.state.user as SessionUser;
     const token = await accessToken(user, config.api.scopes, {
       signedOutAt: ctx.state.signedOutAt as number,
@@ -62,8 +65,6 @@ export function apiProxy({ config, accessToken }: Services, baseUrl: string) {
       const value = ctx.get(name);
       if (value) headers[name] = value;
     }
-    const declared = Number(ctx.get('content-length') || 0);
-    if (declared > config.maxApiBodyBytes) throw new HttpError(413, 'payload_too_large', `The body exceeds ${config.maxApiBodyBytes} bytes.`);
     const secure = target.protocol === 'https:';
     const upstream = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = (secure ? https : http).request(target, {

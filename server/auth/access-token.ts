@@ -1,4 +1,4 @@
-import { AuthError, InteractionRequiredAuthError, type AccountInfo, type ConfidentialClientApplication } from '@azure/msal-node';
+import { AuthError, InteractionRequiredAuthError } from '@azure/msal-node';
 import { HttpError } from '../errors';
 import type { Logger } from '../log';
 import type { SessionUser } from '../session/data';
@@ -38,27 +38,22 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
   const inFlight = new Map<string, Promise<string>>();
 
   async function acquire(user: SessionUser, scopes: string[], request: AccessTokenRequest): Promise<string> {
-    let pending = request.pending && { ...request.pending, tombstoneSeen: request.signedOutAt };
-    if (user.account) {
-      const read = pending ?? { ...startTokenCacheRead(cache.tokens, user.homeAccountId), tombstoneSeen: request.signedOutAt };
-      const sealed = await read.sealed;
-      if (sealed) {
-        let serialized: string;
-        try {
-          serialized = cache.sealer.open(sealed, user.homeAccountId);
-        } catch (err) {
-          throw tokenError(err, user, log);
-        }
-        const token = usableCachedAccessToken(serialized, { homeAccountId: user.homeAccountId, ...user.account, clientId: cache.clientId, scopes });
-        if (token) return token;
+    const read = { ...(request.pending ?? startTokenCacheRead(cache.tokens, user.homeAccountId)), tombstoneSeen: request.signedOutAt };
+    const sealed = await read.sealed;
+    if (sealed) {
+      let serialized: string;
+      try {
+        serialized = cache.sealer.open(sealed, user.homeAccountId);
+      } catch (err) {
+        throw tokenError(err, user, log);
       }
-      pending = { ...read, sealed: Promise.resolve(sealed) };
+      const token = usableCachedAccessToken(serialized, { homeAccountId: user.homeAccountId, ...user.account, clientId: cache.clientId, scopes });
+      if (token) return token;
     }
-    const client = msal(user.homeAccountId, pending);
-    const account = user.account ? accountOf(user, user.account) : await cachedAccount(client, user, log);
-    if (!account) throw new HttpError(401, 'reauthenticate', 'Your sign-in has ended. Sign in again.');
+    // Anything else is MSAL's to decide, from the same read.
+    const client = msal(user.homeAccountId, { ...read, sealed: Promise.resolve(sealed) });
     try {
-      const result = await client.acquireTokenSilent({ account, scopes });
+      const result = await client.acquireTokenSilent({ account: { homeAccountId: user.homeAccountId, ...user.account, name: user.name }, scopes });
       if (!result.accessToken) throw new HttpError(401, 'reauthenticate', 'Sign in again to continue.');
       return result.accessToken;
     } catch (err) {
@@ -78,20 +73,6 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
 }
 
 export type AccessTokenSource = ReturnType<typeof accessTokens>;
-
-/** The MSAL account the session recorded at sign-in: what acquireTokenSilent matches tokens on. */
-function accountOf(user: SessionUser, account: NonNullable<SessionUser['account']>): AccountInfo {
-  return { homeAccountId: user.homeAccountId, ...account, name: user.name };
-}
-
-/** Sessions from before the account was kept in them: ask MSAL (one more cache read). */
-async function cachedAccount(client: ConfidentialClientApplication, user: SessionUser, log: Logger): Promise<AccountInfo | null> {
-  try {
-    return await client.getTokenCache().getAccountByHomeId(user.homeAccountId);
-  } catch (err) {
-    throw tokenError(err, user, log);
-  }
-}
 
 function tokenError(err: unknown, user: SessionUser, log: Logger): HttpError {
   if (err instanceof HttpError) return err;

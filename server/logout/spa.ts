@@ -16,14 +16,14 @@ export function spaLogout({ config, idp, signOut }: Services) {
     await signOut.signOut(user.homeAccountId, 'spa', ctx.state.requestId);
     clearSession(ctx);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { endSessionUrl: endSessionUrl(config.postLogoutRedirectUri, idp, { loginHint: user.loginHint }) } satisfies LogoutResponse;
+    ctx.body = { endSessionUrl: endSessionUrl(config.postLogoutRedirectUri, idp, user.loginHint) } satisfies LogoutResponse;
   };
 }
 
 function endSessionUrl(
   postLogoutRedirectUri: string,
   idp: Services['idp'],
-  hints: { loginHint?: string },
+  loginHint: string | undefined,
 ): string {
   if (!idp.endSessionEndpoint) return postLogoutRedirectUri;
   const url = new URL(idp.endSessionEndpoint);
@@ -32,6 +32,6 @@ function endSessionUrl(
   url.searchParams.set('client_id', idp.clientId);
   // No id_token_hint: this URL reaches the browser, and the browser never holds a token.
   // client_id lets the IdP check post_logout_redirect_uri; Entra skips its picker with logout_hint.
-  if (hints.loginHint) url.searchParams.set('logout_hint', hints.loginHint);
+  if (loginHint) url.searchParams.set('logout_hint', loginHint);
   return url.toString();
 }

@@ -10,10 +10,9 @@ export interface SessionUser {
   email?: string;
   /**
    * MSAL's account for this user, its non-secret fields only: enough for acquireTokenSilent, so
-   * an API call reads the user's token cache entry once instead of twice. Absent in sessions
-   * created before it was kept (they still work, with one more read).
+   * an API call reads the user's token cache entry once instead of twice.
    */
-  account?: { environment: string; tenantId: string; localAccountId: string; username: string };
+  account: { environment: string; tenantId: string; localAccountId: string; username: string };
   /** The ID token's `login_hint` claim (Entra), for the end-session request's logout_hint. */
   loginHint?: string;
 }

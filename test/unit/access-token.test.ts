@@ -1,4 +1,4 @@
-import type { AccountInfo, ConfidentialClientApplication } from '@azure/msal-node';
+import type { ConfidentialClientApplication } from '@azure/msal-node';
 import { describe, expect, it } from 'vitest';
 import { accessTokens } from '../../server/auth/access-token';
 import type { MsalClientFactory } from '../../server/auth/msal-client';
@@ -6,15 +6,20 @@ import { generateTokenCacheKey, TokenSealer } from '../../server/auth/token-encr
 import { silentLogger } from '../../server/log';
 import type { SessionUser } from '../../server/session/data';
 
-const user: SessionUser = { homeAccountId: 'u1', issuer: 'https://idp', subject: 'u1', name: 'U', username: 'u' };
-const account = { homeAccountId: 'u1', environment: 'idp', tenantId: 't', localAccountId: 'u1', username: 'u' } as AccountInfo;
+const user: SessionUser = {
+  homeAccountId: 'u1',
+  issuer: 'https://idp',
+  subject: 'u1',
+  name: 'U',
+  username: 'u',
+  account: { environment: 'idp', tenantId: 't', localAccountId: 'u1', username: 'u' },
+};
 
 /** An MSAL stand-in that counts token acquisitions and lets the test decide when each ends. */
 function fakeMsal() {
   const calls: ((token: string) => void)[] = [];
   const factory = (() =>
     ({
-      getTokenCache: () => ({ getAccountByHomeId: async () => account }),
       acquireTokenSilent: () => new Promise((resolve) => calls.push((accessToken) => resolve({ accessToken }))),
     }) as unknown as ConfidentialClientApplication) as MsalClientFactory;
   return { factory, calls };
