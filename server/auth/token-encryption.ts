@@ -17,6 +17,10 @@ export class TokenCacheKeyError extends Error {
   }
 }
 
+/** NIST SP 800-38D: a 96-bit IV, and the full 128-bit tag (shorter tags weaken forgery resistance). */
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
 export class TokenSealer {
   private readonly byId: Map<string, Buffer>;
 
@@ -27,29 +31,43 @@ export class TokenSealer {
 
   seal(plaintext: string, boundTo: string): string {
     const { id, key } = this.keys[0]!;
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(boundTo, 'utf8'));
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     return ['v1', id, iv.toString('base64url'), ciphertext.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
   }
 
   open(sealed: string, boundTo: string): string {
-    const [version, id, iv, ciphertext, tag] = sealed.split('.');
-    if (version !== 'v1' || !id || !iv || ciphertext === undefined || !tag) {
+    const parts = sealed.split('.');
+    const [version, id] = parts;
+    if (parts.length !== 5 || version !== 'v1' || !id) {
       throw new TokenCacheKeyError('the token cache entry is not sealed (plain text or unknown format)');
     }
     const key = this.byId.get(id);
     if (!key) throw new TokenCacheKeyError(`the token cache entry is sealed with key id "${id}", which TOKEN_CACHE_KEY does not hold`);
+    const doesNotOpen = new TokenCacheKeyError(`the token cache entry does not open with key id "${id}": wrong key, or the entry was altered or moved`);
+    // Exactly what seal() writes, or nothing: Node accepts GCM tags cut to 4 bytes, IVs of any
+    // length and several spellings of one base64 value unless told otherwise.
+    const iv = canonicalBase64url(parts[2]!);
+    const ciphertext = canonicalBase64url(parts[3]!);
+    const tag = canonicalBase64url(parts[4]!);
+    if (iv?.length !== IV_BYTES || !ciphertext || tag?.length !== TAG_BYTES) throw doesNotOpen;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+      const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
       decipher.setAAD(Buffer.from(boundTo, 'utf8'));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+      decipher.setAuthTag(tag);
+      return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
     } catch {
-      throw new TokenCacheKeyError(`the token cache entry does not open with key id "${id}": wrong key, or the entry was altered or moved`);
+      throw doesNotOpen;
     }
   }
+}
+
+/** The bytes `value` encodes, if it is the one spelling seal() writes (no padding, no +/, no stray bits). */
+function canonicalBase64url(value: string): Buffer | undefined {
+  const bytes = Buffer.from(value, 'base64url');
+  return bytes.toString('base64url') === value ? bytes : undefined;
 }
 
 /** Parses TOKEN_CACHE_KEY: comma-separated `<id>:<base64 of 32 bytes>`, the first one sealing. */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseTokenCacheKeys, TokenCacheKeyError, TokenSealer } from '../../server/auth/token-encryption';
 
@@ -49,6 +49,90 @@ describe('token cache entries at rest (AES-256-GCM)', () => {
     const sealed = new TokenSealer([key('k1')]).seal(TOKENS, 'u');
     expect(() => new TokenSealer([key('k1')]).open(sealed, 'u')).toThrow(/wrong key/);
     expect(() => new TokenSealer([key('k1')]).open(TOKENS, 'u')).toThrow(/not sealed/);
+  });
+
+  /** Opens `sealed` with field `field` replaced; says how that went, in words a failure can show. */
+  const openWith = (sealer: TokenSealer, sealed: string, field: number, value: string): string => {
+    const parts = sealed.split('.');
+    parts[field] = value;
+    try {
+      sealer.open(parts.join('.'), 'u');
+      return 'opened';
+    } catch (err) {
+      return err instanceof TokenCacheKeyError ? `TokenCacheKeyError: ${err.message}` : `other error: ${String(err)}`;
+    }
+  };
+  /** A sealer, one of its entries, and how it refuses that entry with one bit of the tag flipped. */
+  const withAlteredRefusal = (k = key('k1')) => {
+    const sealer = new TokenSealer([k]);
+    const sealed = sealer.seal(TOKENS, 'u');
+    const tag = Buffer.from(sealed.split('.')[4]!, 'base64url');
+    tag[0]! ^= 1;
+    const altered = openWith(sealer, sealed, 4, tag.toString('base64url'));
+    expect(altered).toMatch(/^TokenCacheKeyError: .*altered/);
+    return { k, sealer, sealed, altered };
+  };
+
+  it('refuses an entry whose GCM tag is cut to any length from 0 to 15 bytes, with the same error as an altered entry', () => {
+    const { sealer, sealed, altered } = withAlteredRefusal();
+    const tag = Buffer.from(sealed.split('.')[4]!, 'base64url');
+    expect(tag.length).toBe(16);
+    const outcomes = Array.from({ length: 16 }, (_, n) => `${n} bytes: ${openWith(sealer, sealed, 4, tag.subarray(0, n).toString('base64url'))}`);
+    expect(outcomes).toEqual(Array.from({ length: 16 }, (_, n) => `${n} bytes: ${altered}`));
+  });
+
+  it('refuses an entry sealed with an IV of any length but 12 bytes, with the same error as an altered entry', () => {
+    const { k, sealer, sealed, altered } = withAlteredRefusal();
+    const lengths = [1, 4, 8, 11, 13, 15, 16, 24, 32, 64];
+    const outcomes = lengths.map((n) => {
+      // A genuine entry under our key and for our user, only with an n-byte IV (GCM takes any length).
+      const iv = randomBytes(n);
+      const cipher = createCipheriv('aes-256-gcm', k.key, iv);
+      cipher.setAAD(Buffer.from('u', 'utf8'));
+      const ciphertext = Buffer.concat([cipher.update(TOKENS, 'utf8'), cipher.final()]);
+      const entry = ['v1', k.id, iv.toString('base64url'), ciphertext.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+      return `${n} bytes: ${openWith(sealer, entry, 0, 'v1')}`;
+    });
+    expect(outcomes).toEqual(lengths.map((n) => `${n} bytes: ${altered}`));
+    expect(openWith(sealer, sealed, 2, '')).toBe(altered);
+  });
+
+  it('opens only the canonical base64url of each field: another encoding of the same bytes is refused like an altered entry', () => {
+    const { sealer, sealed, altered } = withAlteredRefusal();
+    const parts = sealed.split('.');
+    /** Encodings Node's lenient decoder takes to the same bytes as the canonical one. */
+    const otherEncodings = (canonical: string) => {
+      const bytes = Buffer.from(canonical, 'base64url');
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      const variants = [
+        bytes.toString('base64'), // padding, and + / for - _
+        `${canonical}=`,
+        `${canonical}==`,
+        ` ${canonical}`,
+        `${canonical}\n`,
+        `${canonical.slice(0, 4)}!${canonical.slice(4)}`,
+        canonical.replace(/-/g, '+').replace(/_/g, '/'),
+        // A set bit among the unused low bits of the last character (when the length leaves some).
+        `${canonical.slice(0, -1)}${alphabet[alphabet.indexOf(canonical.at(-1)!) | 1]}`,
+      ];
+      return [...new Set(variants)].filter((v) => v !== canonical && Buffer.from(v, 'base64url').equals(bytes));
+    };
+    const outcomes: string[] = [];
+    for (const [field, name] of [[2, 'iv'], [3, 'ciphertext'], [4, 'tag']] as const) {
+      const variants = otherEncodings(parts[field]!);
+      expect(variants.length, name).toBeGreaterThanOrEqual(5);
+      for (const v of variants) outcomes.push(`${name} as ${JSON.stringify(v)}: ${openWith(sealer, sealed, field, v)}`);
+    }
+    expect(outcomes.filter((o) => !o.endsWith(`: ${altered}`))).toEqual([]);
+    expect(openWith(sealer, sealed, 4, parts[4]!)).toBe('opened');
+  });
+
+  it('refuses an entry with more or fewer than five dot-separated fields', () => {
+    const sealer = new TokenSealer([key('k1')]);
+    const sealed = sealer.seal(TOKENS, 'u');
+    for (const entry of [`${sealed}.extra`, `${sealed}.`, sealed.split('.').slice(0, 4).join('.')]) {
+      expect(() => sealer.open(entry, 'u'), entry).toThrow(/not sealed/);
+    }
   });
 
   it('parses TOKEN_CACHE_KEY and explains what is wrong with it', () => {
