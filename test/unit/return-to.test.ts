@@ -36,11 +36,6 @@ describe('returnTo accepts only same-origin paths', () => {
   });
 });
 
-/**
- * The contract callers rely on: whatever safeReturnTo returns is a path of this origin that
- * starts with exactly one "/" (then anything but "/" or "\"), and stays so when decoded and
- * normalised again, however many times: a browser or proxy that decodes once more goes nowhere else.
- */
 /** A small seeded PRNG (mulberry32), as in the fuzz test: the same seed gives the same inputs. */
 function prng(seed: number) {
   return () => {
@@ -51,6 +46,11 @@ function prng(seed: number) {
   };
 }
 
+/**
+ * The contract callers rely on: whatever safeReturnTo returns is a path of this origin that
+ * starts with exactly one "/" (then anything but "/" or "\"), and stays so when decoded and
+ * normalised again, however many times: a browser or proxy that decodes once more goes nowhere else.
+ */
 const BASES = ['http://bff.invalid', 'https://app.example.com', 'http://localhost:3000'];
 function contractBreaches(result: string): string[] {
   const breaches: string[] = [];
