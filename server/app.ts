@@ -3,6 +3,7 @@ import Koa from 'koa';
 import { apiProxy } from './api/proxy';
 import { callback } from './auth/callback';
 import { login } from './auth/login';
+import { PendingLogins } from './auth/pending-logins';
 import { sessionInfo } from './auth/session';
 import { startTokenCacheRead } from './auth/token-cache';
 import { requireCsrfHeader } from './http/csrf';
@@ -37,11 +38,15 @@ export function createApp(services: Services, options: AppOptions): Koa {
   app.on('error', () => {}); // every error is rendered and logged by problemResponses
 
   // Sessions only where they are used: static files and the logout callbacks never read one.
-  const session = sessions(app, config, stores.sessions);
+  const sessionStore = sessions(app, config, stores.sessions, services.tombstones);
+  const session = sessionStore.middleware;
+  const pendingLogins = new PendingLogins({ sessionKeys: config.sessionKeys, production: config.production, timeoutMs: config.loginTimeoutMs });
   const signedIn = requireUser(signOut);
   const router = new Router();
-  router.get('/auth/login', session, login(services));
-  router.get('/auth/callback', session, callback(services));
+  // Neither reads the session: pending sign-ins live in their own cookies; the callback ends
+  // the browser's previous session and starts a new one itself.
+  router.get('/auth/login', login(services, pendingLogins));
+  router.get('/auth/callback', callback(services, pendingLogins, sessionStore));
   router.get('/auth/session', session, sessionInfo(services));
   router.post('/auth/logout', requireCsrfHeader, session, signedIn, spaLogout(services));
   router.get('/auth/frontchannel-logout', frontchannelLogout(services));

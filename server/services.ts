@@ -4,6 +4,7 @@ import type { Config } from './config';
 import type { IdentityProvider } from './identity/provider';
 import type { Logger } from './log';
 import type { SignOutService } from './logout/sign-out';
+import type { Tombstones } from './logout/tombstones';
 import type { Stores } from './stores';
 
 /** What routes are built from: handed in by createApp, never imported as singletons. */
@@ -14,5 +15,6 @@ export interface Services {
   accessToken: AccessTokenSource;
   stores: Stores;
   signOut: SignOutService;
+  tombstones: Tombstones;
   log: Logger;
 }

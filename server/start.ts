@@ -82,11 +82,12 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
 
     const stores = options.stores ?? createStores(config);
     closers.push(() => stores.close());
-    const tombstones = new Tombstones(stores.logout, config.sessionAbsoluteMs);
+    const tombstones = new Tombstones(stores.logout, config.sessionAbsoluteMs, () => stores.now());
     const sealer = new TokenSealer(config.tokenCacheKeys);
-    const msal = msalClientFactory(idp, outbound, stores.tokens, tombstones, sealer, config.sessionAbsoluteMs);
+    const msal = msalClientFactory(idp, outbound, { store: stores.tokens, tombstones, sealer, ttlMs: config.sessionAbsoluteMs, log });
     const signOut = new SignOutService(stores, tombstones, log, config.sessionAbsoluteMs);
-    const services: Services = { config, idp, msal, accessToken: accessTokens(msal, log, { tokens: stores.tokens, sealer, clientId: idp.clientId }), stores, signOut, log };
+    const accessToken = accessTokens(msal, log, { tokens: stores.tokens, sealer, clientId: idp.clientId });
+    const services: Services = { config, idp, msal, accessToken, stores, signOut, tombstones, log };
     const verifyLogoutToken = config.backchannelLogout
       ? logoutTokenVerifier({
           issuer: idp.issuer,

@@ -14,9 +14,10 @@ export interface AccessTokenRequest {
   /**
    * The user's tombstone as this request's session check read it (0: none). Parallel calls
    * share one acquisition only within the same value, so a call made after a sign-out never
-   * receives tokens read before it (DESIGN, the invariant).
+   * receives tokens read before it; a refresh's write is undone when it changed since
+   * (DESIGN, the invariant).
    */
-  signedOutAt?: number;
+  signedOutAt: number;
   /** The user's token cache entry, already being read alongside the session check. */
   pending?: TokenCacheRead;
 }
@@ -38,7 +39,7 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
   const inFlight = new Map<string, Promise<string>>();
 
   async function acquire(user: SessionUser, scopes: string[], request: AccessTokenRequest): Promise<string> {
-    const read = { ...(request.pending ?? startTokenCacheRead(cache.tokens, user.homeAccountId)), tombstoneSeen: request.signedOutAt };
+    const read = request.pending ?? startTokenCacheRead(cache.tokens, user.homeAccountId);
     const sealed = await read.sealed;
     if (sealed) {
       let serialized: string;
@@ -51,7 +52,7 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
       if (token) return token;
     }
     // Anything else is MSAL's to decide, from the same read.
-    const client = msal(user.homeAccountId, { ...read, sealed: Promise.resolve(sealed) });
+    const client = msal({ homeAccountId: user.homeAccountId, pending: { ...read, sealed: Promise.resolve(sealed) }, guard: { tombstoneSeen: request.signedOutAt } });
     try {
       const result = await client.acquireTokenSilent({ account: { homeAccountId: user.homeAccountId, ...user.account, name: user.name }, scopes });
       if (!result.accessToken) throw new HttpError(401, 'reauthenticate', 'Sign in again to continue.');
@@ -61,8 +62,8 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
     }
   }
 
-  return function accessTokenFor(user: SessionUser, scopes: string[], request: AccessTokenRequest = {}): Promise<string> {
-    const key = `${user.homeAccountId} ${request.signedOutAt ?? 0} ${scopes.join(' ')}`;
+  return function accessTokenFor(user: SessionUser, scopes: string[], request: AccessTokenRequest): Promise<string> {
+    const key = `${user.homeAccountId} ${request.signedOutAt} ${scopes.join(' ')}`;
     let pending = inFlight.get(key);
     if (!pending) {
       pending = acquire(user, scopes, request).finally(() => inFlight.delete(key));

@@ -2,27 +2,27 @@ import { AuthError, InteractionRequiredAuthError, ServerError, type Authenticati
 import type { Context } from 'koa';
 import { badRequest, HttpError } from '../errors';
 import type { SessionUser } from '../session/data';
-import { beginSession, sessionOf } from '../session/middleware';
+import { newSessionId, type Sessions } from '../session/middleware';
 import type { Services } from '../services';
 import { callbackUrl, loginScopes } from './login';
+import type { PendingLogins } from './pending-logins';
 
 /**
- * GET /auth/callback: the IdP's redirect. Checks state against the pre-login session, redeems
- * the code with the PKCE verifier and nonce (MSAL stores the tokens in the user's cache entry),
- * then starts a fresh session under a new id (session fixation) and records the IdP session
- * for later sign-out. Any failure leaves no session behind.
+ * GET /auth/callback: the IdP's redirect. Takes the pending sign-in named by `state` (used up
+ * whatever happens), redeems the code with its PKCE verifier and nonce (MSAL stores the tokens
+ * in the user's cache entry), records the sign-in for later sign-out, and only then starts a
+ * fresh session under a new id (session fixation) and sets its cookie: a failure at any step
+ * leaves no usable session. The sign-out cut-off is the store's clock before the redemption, so
+ * a sign-out of the user that lands during it ends this sign-in too (tokens and session).
  */
-export function callback(services: Services) {
-  const { config, msal, signOut, log } = services;
+export function callback(services: Services, pendingLogins: PendingLogins, sessions: Sessions) {
+  const { config, msal, signOut, stores, log } = services;
   return async function completeLogin(ctx: Context) {
     ctx.set('Cache-Control', 'no-store');
     if (ctx.querystring.length > 8192) throw badRequest('bad_request', 'The query string is too long.');
     const q = ctx.query;
     const state = typeof q.state === 'string' ? q.state : undefined;
-    const session = sessionOf(ctx)!;
-    const pending = state ? session.logins?.[state] : undefined;
-    // Whatever happens next, this state is used up.
-    if (state && session.logins?.[state]) delete session.logins[state];
+    const pending = pendingLogins.take(ctx, state);
 
     if (typeof q.error === 'string') {
       throw new HttpError(400, 'idp_error', `The identity provider refused the sign-in (${q.error.slice(0, 64).replace(/[^\w.-]/g, '')}).`);
@@ -33,9 +33,10 @@ export function callback(services: Services) {
     const code = typeof q.code === 'string' ? q.code : undefined;
     if (!code) throw badRequest('bad_request', 'The sign-in response has no code.');
 
+    const signInStartedAt = await stores.now();
     let result: AuthenticationResult;
     try {
-      result = await msal().acquireTokenByCode(
+      result = await msal({ guard: { signInStartedAt } }).acquireTokenByCode(
         {
           code,
           scopes: loginScopes(config.api.scopes),
@@ -52,14 +53,12 @@ export function callback(services: Services) {
     const user = toSessionUser(result);
     if (!user) throw new HttpError(400, 'login_failed', 'The identity provider returned no usable account.');
 
-    const returnTo = pending.returnTo;
-    delete session.logins;
-    session.user = user;
-    beginSession(session);
-    await session.regenerate();
-    await signOut.recordSignIn(user, ctx.state.sessionId as string);
+    const sessionId = newSessionId();
+    await signOut.recordSignIn(user, sessionId);
+    const now = Date.now();
+    await sessions.begin(ctx, sessionId, { createdAt: now, lastSeen: now, signInStartedAt, user });
     log.info('auth.signin', { requestId: ctx.state.requestId, user: user.homeAccountId });
-    ctx.redirect(`${config.publicUrl}${returnTo}`);
+    ctx.redirect(`${config.publicUrl}${pending.returnTo}`);
   };
 }
 

@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { CryptoProvider } from '@azure/msal-node';
 import type { Context } from 'koa';
 import { badRequest } from '../errors';
-import { beginSession, sessionOf } from '../session/middleware';
 import type { Services } from '../services';
+import type { PendingLogins } from './pending-logins';
 import { safeReturnTo } from './return-to';
 
-const MAX_PENDING_LOGINS = 5;
 const crypto = new CryptoProvider();
 
 export const callbackUrl = (publicUrl: string) => `${publicUrl}/auth/callback`;
@@ -16,9 +15,10 @@ export const loginScopes = (apiScopes: readonly string[]) => ['email', ...apiSco
 
 /**
  * GET /auth/login?returnTo=/path: starts authorization code + PKCE. State, nonce and the PKCE
- * verifier stay in the server-side pre-login session; the browser only carries the session id.
+ * verifier travel sealed in a per-sign-in cookie (pending-logins.ts): an anonymous request
+ * stores nothing on the server.
  */
-export function login(services: Services) {
+export function login(services: Services, pendingLogins: PendingLogins) {
   const { config, msal } = services;
   return async function startLogin(ctx: Context) {
     if (ctx.querystring.length > 4096) throw badRequest('bad_request', 'The query string is too long.');
@@ -35,17 +35,7 @@ export function login(services: Services) {
       nonce,
       responseMode: 'query',
     });
-
-    const session = sessionOf(ctx)!;
-    if (session.createdAt === undefined) beginSession(session);
-    // Several tabs may sign in at once: keep the newest few pending logins, drop stale ones.
-    const now = Date.now();
-    const pending = Object.entries(session.logins ?? {})
-      .filter(([, p]) => now - p.createdAt < config.loginTimeoutMs)
-      .sort(([, a], [, b]) => b.createdAt - a.createdAt)
-      .slice(0, MAX_PENDING_LOGINS - 1);
-    session.logins = Object.fromEntries([...pending, [state, { nonce, verifier, returnTo, createdAt: now }]]);
-
+    pendingLogins.save(ctx, { state, nonce, verifier, returnTo, createdAt: Date.now() });
     ctx.set('Cache-Control', 'no-store');
     ctx.redirect(url);
   };

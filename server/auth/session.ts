@@ -8,7 +8,7 @@ import type { Services } from '../services';
 export function sessionInfo({ config, signOut }: Services) {
   return async function describeSession(ctx: Context) {
     ctx.set('Cache-Control', 'no-store');
-    const user = await authenticatedUser(ctx, signOut);
+    const user = (await authenticatedUser(ctx, signOut))?.user;
     const session = sessionOf(ctx);
     if (!user || !session?.createdAt) {
       ctx.body = { isAuthenticated: false } satisfies SessionInfo;

@@ -1,4 +1,5 @@
 import { DistributedCachePlugin, type ICacheClient, type IPartitionManager } from '@azure/msal-node';
+import type { Logger } from '../log';
 import type { Tombstones } from '../logout/tombstones';
 import type { Store } from '../stores/store';
 import type { TokenSealer } from './token-encryption';
@@ -10,88 +11,122 @@ import type { TokenSealer } from './token-encryption';
  */
 export interface TokenCacheRead {
   homeAccountId: string;
-  /** When the read was issued: the cut-off for the write-then-check of invariant 3. */
-  startedAt: number;
   sealed: Promise<string | undefined>;
-  /**
-   * The user's tombstone as the request's session check saw it (0: none). When known, a write
-   * is undone if the tombstone is no longer that value: a comparison of values, immune to clock
-   * skew between instances, where comparing times would not be.
-   */
-  tombstoneSeen?: number;
 }
 
+/**
+ * How a token cache write tells that a sign-out overtook it (DESIGN, invariant 3). Both compare
+ * values read from the shared store, never two instances' clocks:
+ * - `tombstoneSeen`: the user's tombstone as this request's session check read it (0: none);
+ *   the write is undone if the tombstone is no longer that value (a refresh on the API path);
+ * - `signInStartedAt`: the store's clock when a sign-in's callback began, before the code was
+ *   redeemed; the write is undone if the user's tombstone is at or after it.
+ */
+export type SignOutGuard = { tombstoneSeen: number } | { signInStartedAt: number };
+
 export function startTokenCacheRead(store: Store<string>, homeAccountId: string): TokenCacheRead {
-  const startedAt = Date.now();
   const sealed = store.get(homeAccountId);
   // Awaited later, or dropped when the session is refused: never an unhandled rejection.
   sealed.catch(() => {});
-  return { homeAccountId, startedAt, sealed };
+  return { homeAccountId, sealed };
 }
+
+/** Whether the tombstone read after a write says a sign-out overtook it. */
+export function overtakenBySignOut(guard: SignOutGuard, signedOutAt: number | undefined): boolean {
+  return 'tombstoneSeen' in guard ? (signedOutAt ?? 0) !== guard.tombstoneSeen : signedOutAt !== undefined && signedOutAt >= guard.signInStartedAt;
+}
+
+export interface TokenCacheClientOptions {
+  store: Store<string>;
+  tombstones: Tombstones;
+  sealer: TokenSealer;
+  ttlMs: number;
+  log: Logger;
+  /** Without a guard nothing is written: a write nobody can check is refused. */
+  guard?: SignOutGuard;
+  /** A read already under way for this request; it answers the first get of its key only. */
+  pending?: TokenCacheRead;
+  /** Retries of the after-write check when the store failed during it (ms between tries). */
+  retryDelaysMs?: readonly number[];
+}
+
+const CLEANUP_RETRY_DELAYS_MS = [250, 1000, 2000, 4000, 8000, 15000];
 
 /**
  * MSAL's distributed cache over our token store: one serialized blob per user, keyed by
  * homeAccountId. Built per request (see msal-client.ts), so one client never holds two users.
  */
 export class TokenCacheClient implements ICacheClient {
-  /** When this client first read the cache: what it writes back is derived from that read. */
-  private firstReadAt: number | undefined;
-  private readonly tombstoneSeen: number | undefined;
+  private pending?: TokenCacheRead;
 
-  constructor(
-    private readonly store: Store<string>,
-    private readonly tombstones: Tombstones,
-    private readonly sealer: TokenSealer,
-    private readonly ttlMs: number,
-    /** A read already under way for this request; it answers the first get of its key only. */
-    private pending?: TokenCacheRead,
-  ) {
-    this.tombstoneSeen = pending?.tombstoneSeen;
+  constructor(private readonly options: TokenCacheClientOptions) {
+    this.pending = options.pending;
   }
 
   /** Throws TokenCacheKeyError when the entry does not open (wrong or missing key). */
   async get(key: string): Promise<string> {
     // MSAL wants '' on a miss (FINDINGS); an empty key is a sign-in that has no user yet.
-    if (!key) {
-      this.firstReadAt ??= Date.now();
-      return '';
-    }
+    if (!key) return '';
     let sealed: string | undefined;
     if (this.pending?.homeAccountId === key) {
-      this.firstReadAt ??= this.pending.startedAt;
       sealed = await this.pending.sealed;
       // Later reads (MSAL reads again before writing a refresh) go to the store.
       this.pending = undefined;
     } else {
-      this.firstReadAt ??= Date.now();
-      sealed = await this.store.get(key);
+      sealed = await this.options.store.get(key);
     }
-    return sealed ? this.sealer.open(sealed, key) : '';
+    return sealed ? this.options.sealer.open(sealed, key) : '';
   }
 
   /**
-   * Write, then re-read the user's tombstone: if a sign-out happened since our first read (a
-   * refresh in flight while the user signed out), remove what we wrote. Write-then-check on a
-   * linearizable store leaves no window in which tokens come back (DESIGN, invariant 3).
+   * Write, then re-read the user's tombstone: if a sign-out overtook this write (a refresh in
+   * flight, or a code redemption, while the user signed out), remove what we wrote. On a
+   * linearizable store that leaves no window in which tokens come back (DESIGN, invariant 3).
+   * When the store fails after the write may have landed, the check is retried in the
+   * background (fail closed: a write we cannot vouch for is removed once a sign-out is seen),
+   * and the error is thrown: the request fails (503), it never proceeds on an unchecked write.
    */
   async set(key: string, value: string): Promise<string> {
     if (!key) return 'OK';
+    const { store, sealer, ttlMs, guard } = this.options;
+    if (!guard) throw new Error('a token cache write needs a sign-out guard');
     // Two instances refreshing at once: never replace newer tokens with older ones.
-    const stored = await this.store.get(key);
+    const stored = await store.get(key);
     if (stored && newestTokenTime(this.openOrEmpty(stored, key)) > newestTokenTime(value)) return 'OK';
-    await this.store.set(key, this.sealer.seal(value, key), this.ttlMs);
-    const signedOutAt = await this.tombstones.signedOutAt(key);
-    const signedOutSinceRead =
-      this.tombstoneSeen !== undefined
-        ? (signedOutAt ?? 0) !== this.tombstoneSeen
-        : signedOutAt !== undefined && signedOutAt >= (this.firstReadAt ?? Date.now());
-    if (signedOutSinceRead) await this.store.delete(key);
+    try {
+      await store.set(key, sealer.seal(value, key), ttlMs);
+      await this.undoIfOvertaken(key, guard);
+    } catch (err) {
+      void this.checkLater(key, guard);
+      throw err;
+    }
     return 'OK';
+  }
+
+  private async undoIfOvertaken(key: string, guard: SignOutGuard): Promise<void> {
+    if (overtakenBySignOut(guard, await this.options.tombstones.signedOutAt(key))) await this.options.store.delete(key);
+  }
+
+  private async checkLater(key: string, guard: SignOutGuard): Promise<void> {
+    const delays = this.options.retryDelaysMs ?? CLEANUP_RETRY_DELAYS_MS;
+    for (const delay of delays) {
+      await new Promise((r) => setTimeout(r, delay).unref());
+      try {
+        await this.undoIfOvertaken(key, guard);
+        return;
+      } catch {
+        // the store is still away: try again
+      }
+    }
+    this.options.log.error('token_cache.write_unchecked', {
+      user: key,
+      reason: `the store failed during a token write and its sign-out check for ${Math.round(delays.reduce((a, b) => a + b, 0) / 1000)} s; the entry may outlive a sign-out until its TTL`,
+    });
   }
 
   private openOrEmpty(sealed: string, key: string): string {
     try {
-      return this.sealer.open(sealed, key);
+      return this.options.sealer.open(sealed, key);
     } catch {
       return '';
     }
@@ -120,6 +155,6 @@ export class UserPartition implements IPartitionManager {
   }
 }
 
-export function userCachePlugin(store: Store<string>, tombstones: Tombstones, sealer: TokenSealer, ttlMs: number, homeAccountId?: string, pending?: TokenCacheRead) {
-  return new DistributedCachePlugin(new TokenCacheClient(store, tombstones, sealer, ttlMs, pending), new UserPartition(homeAccountId));
+export function userCachePlugin(options: TokenCacheClientOptions, homeAccountId?: string) {
+  return new DistributedCachePlugin(new TokenCacheClient(options), new UserPartition(homeAccountId));
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type { LogoutResponse } from '../../shared/api';
-import type { SessionUser } from '../session/data';
+import { signedInRequest } from '../session/current-user';
 import { clearSession } from '../session/middleware';
 import type { Services } from '../services';
 
@@ -12,7 +12,7 @@ import type { Services } from '../services';
  */
 export function spaLogout({ config, idp, signOut }: Services) {
   return async function logoutFromSpa(ctx: Context) {
-    const user = ctx.state.user as SessionUser;
+    const { user } = signedInRequest(ctx);
     await signOut.signOut(user.homeAccountId, 'spa', ctx.state.requestId);
     clearSession(ctx);
     ctx.set('Cache-Control', 'no-store');

@@ -1,18 +1,23 @@
 import type { Store } from '../stores/store';
 
 /**
- * A tombstone per signed-out user: the moment of sign-out, kept as long as a session can live.
- * Every session created at or before it is dead, on every instance that shares the store.
+ * A tombstone per signed-out user: the moment of sign-out by the shared store's clock
+ * (Stores.now), kept as long as a session can live. Every session whose sign-in began at or
+ * before it is dead, on every instance that shares the store; since both moments come from the
+ * store's clock, skew between BFF instances cannot reorder them.
  */
 export class Tombstones {
   constructor(
     private readonly store: Store<unknown>,
     private readonly ttlMs: number,
+    private readonly storeNow: () => Promise<number>,
   ) {}
 
   private key = (homeAccountId: string) => `tomb:${homeAccountId}`;
 
-  async write(homeAccountId: string, at = Date.now()): Promise<number> {
+  /** Writes the user's tombstone; returns it (ms, store clock). */
+  async write(homeAccountId: string): Promise<number> {
+    const at = await this.storeNow();
     await this.store.set(this.key(homeAccountId), at, this.ttlMs);
     return at;
   }

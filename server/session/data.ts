@@ -17,17 +17,14 @@ export interface SessionUser {
   loginHint?: string;
 }
 
-/** A sign-in in progress, keyed by its `state`: PKCE verifier and nonce stay on the server. */
-export interface PendingLogin {
-  nonce: string;
-  verifier: string;
-  returnTo: string;
-  createdAt: number;
-}
-
 export interface SessionData {
+  /** When the session was created (ms, this instance's clock): idle and absolute lifetimes. */
   createdAt?: number;
   lastSeen?: number;
+  /**
+   * When the sign-in that made this session began, before its code was redeemed (ms, the shared
+   * store's clock, Stores.now). The session is dead once the user's tombstone is at or after it.
+   */
+  signInStartedAt?: number;
   user?: SessionUser;
-  logins?: Record<string, PendingLogin>;
 }

@@ -3,6 +3,8 @@ import type Koa from 'koa';
 import type { Context, Next } from 'koa';
 import createSession from 'koa-session';
 import type { Config } from '../config';
+import { HttpError, StoreUnavailableError } from '../errors';
+import type { Tombstones } from '../logout/tombstones';
 import type { Store } from '../stores/store';
 import type { SessionData } from './data';
 
@@ -16,58 +18,98 @@ export const clearSession = (ctx: Context) => {
   (ctx as unknown as { session: null }).session = null;
 };
 
+/** A session id: 256 bits from a CSPRNG (koa-session's randomUUID has 122). */
+export const newSessionId = () => randomBytes(32).toString('base64url');
+
+/** The session was ended by a sign-out while this request wrote it. */
+const signedOutMeanwhile = () => new HttpError(401, 'unauthenticated', 'You were signed out. Sign in again.');
+
+export interface Sessions {
+  /** Loads the request's session (koa-session), enforces its lifetimes, saves it after the route. */
+  middleware: Koa.Middleware;
+  /**
+   * Starts a signed-in session under `id` (see newSessionId): ends the browser's previous
+   * session, writes the new one (checked against the user's tombstone, like every session
+   * write), and only then sets the cookie. Throws before the cookie is set if any step fails,
+   * so no usable session comes out of a failed sign-in.
+   */
+  begin(ctx: Context, id: string, data: SessionData): Promise<void>;
+}
+
 /**
- * koa-session over the sessions store. The cookie holds only an opaque, signed id of 256 random
- * bits (koa-session's randomUUID has 122); idle and absolute lifetimes are enforced here, on the
- * server, whatever the cookie says.
+ * koa-session over the sessions store. The cookie holds only an opaque, signed id; idle and
+ * absolute lifetimes are enforced here, on the server, whatever the cookie says. Every write of
+ * a signed-in session re-reads the user's tombstone afterwards and removes the record when a
+ * sign-out overtook it: a request in flight during a sign-out cannot bring its session back
+ * (write-then-check, as for tokens: DESIGN, invariant 3).
  */
-export function sessions(app: Koa, config: Config, store: Store<SessionData>) {
+export function sessions(app: Koa, config: Config, store: Store<SessionData>, tombstones: Tombstones): Sessions {
   const ttlFor = (data: SessionData) => {
     const now = Date.now();
     const idleEnd = (data.lastSeen ?? now) + config.sessionIdleMs;
     const absoluteEnd = (data.createdAt ?? now) + config.sessionAbsoluteMs;
     return Math.max(1000, Math.min(idleEnd, absoluteEnd) - now);
   };
+  const cookie = {
+    key: config.production ? SECURE_SESSION_COOKIE : SESSION_COOKIE,
+    // The cookie lives as long as a session may; the server decides when it really ends.
+    maxAge: config.sessionAbsoluteMs,
+    httpOnly: true,
+    // Lax: the IdP's redirect to /auth/callback is a cross-site top-level navigation.
+    sameSite: 'lax' as const,
+    secure: config.production,
+    signed: true,
+    overwrite: true,
+  };
+
+  async function writeChecked(id: string, data: SessionData): Promise<void> {
+    await store.set(id, data, ttlFor(data));
+    const { user, signInStartedAt } = data;
+    if (!user) return;
+    let signedOutAt: number | undefined;
+    try {
+      signedOutAt = await tombstones.signedOutAt(user.homeAccountId);
+    } catch (err) {
+      // Unchecked, the record may outlive a sign-out: remove it (fail closed).
+      await store.delete(id).catch(() => {});
+      throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
+    }
+    if (signInStartedAt === undefined || (signedOutAt !== undefined && signedOutAt >= signInStartedAt)) {
+      await store.delete(id);
+      throw signedOutMeanwhile();
+    }
+  }
+
   const cookieSession = createSession(
     {
-      key: config.production ? SECURE_SESSION_COOKIE : SESSION_COOKIE,
-      // The cookie lives as long as a session may; the server decides when it really ends.
-      maxAge: config.sessionAbsoluteMs,
-      httpOnly: true,
-      // Lax: the IdP's redirect to /auth/callback is a cross-site top-level navigation.
-      sameSite: 'lax',
-      secure: config.production,
-      signed: true,
+      ...cookie,
       rolling: false,
       renew: false,
-      genid: (ctx: Context) => {
-        const id = randomBytes(32).toString('base64url');
-        ctx.state.sessionId = id;
-        return id;
-      },
+      genid: newSessionId,
       store: {
         get: (key: string) => store.get(key),
-        set: async (key: string, data: SessionData, _maxAge: number, { ctx }: { ctx?: Context }) => {
-          if (ctx) ctx.state.sessionId = key;
-          await store.set(key, data, ttlFor(data));
-        },
+        set: (key: string, data: SessionData) => writeChecked(key, data),
         destroy: async (key: string) => store.delete(key),
       },
     },
     app,
   );
-  return async function session(ctx: Context, next: Next) {
-    await cookieSession(ctx, async () => {
-      enforceLifetimes(ctx, config);
-      await next();
-    });
-  };
-}
 
-/** Marks the start of a session's life; an empty session is never written. */
-export function beginSession(session: Session, now = Date.now()) {
-  session.createdAt = now;
-  session.lastSeen = now;
+  return {
+    middleware: async function session(ctx: Context, next: Next) {
+      await cookieSession(ctx, async () => {
+        enforceLifetimes(ctx, config);
+        await next();
+      });
+    },
+    async begin(ctx, id, data) {
+      const previous = ctx.cookies.get(cookie.key, { signed: true });
+      if (previous) await store.delete(previous);
+      await writeChecked(id, data);
+      const { key, ...options } = cookie;
+      ctx.cookies.set(key, id, options);
+    },
+  };
 }
 
 function enforceLifetimes(ctx: Context, config: Config) {

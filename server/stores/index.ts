@@ -2,7 +2,7 @@ import Keyv from 'keyv';
 import KeyvRedis, { createClient, createCluster } from '@keyv/redis';
 import type { Config } from '../config';
 import type { SessionData } from '../session/data';
-import { deserialize, keyvStore, type Store } from './store';
+import { bounded, deserialize, keyvStore, type Store } from './store';
 
 /**
  * The BFF's three stores, one Keyv namespace each: in-memory by default, Redis with REDIS_URL.
@@ -14,6 +14,13 @@ export interface Stores {
   sessions: Store<SessionData>;
   tokens: Store<string>;
   logout: Store<unknown>;
+  /**
+   * The shared store's own clock (ms since the epoch): Redis's TIME, or this process's clock for
+   * in-memory stores. Sign-out and sign-in cut-offs are taken from it, so comparing them never
+   * compares the clocks of two BFF instances (DESIGN, the invariant). StoreUnavailableError when
+   * the store does not answer.
+   */
+  now(): Promise<number>;
   /** Resolves when every store answers (GET /readyz), rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -45,6 +52,7 @@ export function createStores(config: Partial<Pick<Config, 'redisUrl' | 'redisKey
     sessions: open<SessionData>('sessions'),
     tokens: open<string>('tokens'),
     logout: open<unknown>('logout'),
+    now: async () => Date.now(),
     ping: async () => {},
     close: async () => clearInterval(sweeper),
   };
@@ -63,6 +71,15 @@ export function sweepExpired(memory: Map<string, unknown>, now = Date.now()): nu
   return swept;
 }
 
+const CLOCK_SLOT_KEY = '{bff-clock}';
+
+/** Redis TIME's reply (`[seconds, microseconds]`, as strings) in whole milliseconds. */
+export function redisTimeMs(reply: unknown): number {
+  const [seconds, micros] = Array.isArray(reply) ? reply.map(Number) : [];
+  if (!Number.isSafeInteger(seconds) || !Number.isSafeInteger(micros)) throw new Error('Redis TIME gave an unexpected reply');
+  return seconds! * 1000 + Math.floor(micros! / 1000);
+}
+
 /**
  * One Redis connection for the three namespaces (`<prefix>sessions:…`, `<prefix>tokens:…`,
  * `<prefix>logout:…`). No offline queue: while Redis is away every call fails at once (and
@@ -70,23 +87,33 @@ export function sweepExpired(memory: Map<string, unknown>, now = Date.now()): nu
  */
 function redisStores(url: string, prefix: string, cluster: boolean, timeoutMs: number): Stores {
   const socket = { connectTimeout: timeoutMs, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1000) };
-  const client = cluster
-    ? createCluster({ rootNodes: [{ url }], defaults: { socket, disableOfflineQueue: true } })
-    : createClient({ url, socket, disableOfflineQueue: true });
+  const clusterClient = cluster ? createCluster({ rootNodes: [{ url }], defaults: { socket, disableOfflineQueue: true } }) : undefined;
+  const client = clusterClient ?? createClient({ url, socket, disableOfflineQueue: true });
   // Connection errors surface through the failing calls; unhandled, the event would crash us.
   client.on('error', () => {});
+  const adapterFor = <T>() => new KeyvRedis<T>(client as never, { keyPrefixSeparator: ':', throwOnConnectError: true, throwOnErrors: true, connectionTimeout: timeoutMs });
   const open = <T>(namespace: string): Store<T> => {
-    const adapter = new KeyvRedis<T>(client as never, { keyPrefixSeparator: ':', throwOnConnectError: true, throwOnErrors: true, connectionTimeout: timeoutMs });
+    const adapter = adapterFor<T>();
     // The adapter prefixes keys with the namespace itself; Keyv must not do it again.
     const keyv = new Keyv<T>({ store: adapter, namespace: `${prefix}${namespace}`, useKeyPrefix: false, throwOnErrors: true, deserialize });
     keyv.on('error', () => {});
     return keyvStore<T>(keyv, timeoutMs);
   };
   const sessions = open<SessionData>('sessions');
+  // The adapter connects the shared client on first use; TIME goes through the same connection.
+  const connector = adapterFor<unknown>();
   return {
     sessions,
     tokens: open<string>('tokens'),
     logout: open<unknown>('logout'),
+    now: async () => {
+      // In a cluster, TIME goes to the master of one fixed slot: every instance reads one clock.
+      const time = async () => {
+        await connector.getClient();
+        return clusterClient ? clusterClient.sendCommand(CLOCK_SLOT_KEY, true, ['TIME']) : (client as ReturnType<typeof createClient>).sendCommand(['TIME']);
+      };
+      return redisTimeMs(await bounded(time(), timeoutMs));
+    },
     ping: async () => {
       await sessions.get('readyz');
     },

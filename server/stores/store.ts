@@ -49,7 +49,8 @@ function unescapeStored(value: unknown): unknown {
   return value;
 }
 
-async function bounded<T>(operation: Promise<T>, timeoutMs: number): Promise<T> {
+/** Awaits a store operation for at most timeoutMs; any failure becomes StoreUnavailableError. */
+export async function bounded<T>(operation: Promise<T>, timeoutMs: number): Promise<T> {
   if (!Number.isFinite(timeoutMs)) {
     // A store in this process (a Map) cannot hang: no timer per call.
     try {

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser } from '../support/browser';
-import { startInspectableStack, startProductionStack, startStack, TEST_SESSION_KEY, type Stack } from '../support/stack';
+import { signInAt, startInspectableStack, startProductionStack, startStack, TEST_SESSION_KEY, type Stack } from '../support/stack';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -9,9 +9,23 @@ describe('session cookies in production', () => {
   it('the session cookie is __Host-, Secure, HttpOnly, Path=/, SameSite=Lax, with no Domain; HSTS is sent', async () => {
     const prod = await startProductionStack();
     try {
-      const res = await new TestBrowser().get(`${prod.url}/auth/login`);
-      expect(res.status).toBe(302);
-      const cookies = (res.headers['set-cookie'] ?? []).filter((c) => c.startsWith('__Host-bff.sid'));
+      const browser = new TestBrowser(prod.ca);
+      const login = await browser.get(`${prod.url}/auth/login`);
+      expect(login.status).toBe(302);
+      expect(login.headers['strict-transport-security']).toMatch(/max-age=\d+/);
+      // The redirect URI the IdP gets is built from PUBLIC_URL (https), not from the connection.
+      expect(new URL(login.headers.location!).searchParams.get('redirect_uri')).toBe(`${prod.publicUrl}/auth/callback`);
+      // The pending sign-in's cookie: __Secure-, Secure, HttpOnly, only under /auth/, no longer than the login timeout.
+      const pending = (login.headers['set-cookie'] ?? []).filter((c) => c.startsWith('__Secure-bff.login.'));
+      expect(pending).toHaveLength(1);
+      const pendingAttrs = pending[0]!.split(';').map((a) => a.trim().toLowerCase());
+      expect(pendingAttrs).toEqual(expect.arrayContaining(['secure', 'httponly', 'path=/auth/', 'samesite=lax']));
+      expect(pendingAttrs.some((a) => a.startsWith('domain='))).toBe(false);
+      const expires = Date.parse(/expires=([^;]+)/i.exec(pending[0]!)?.[1] ?? '');
+      expect(expires - Date.now()).toBeLessThanOrEqual(10 * 60_000 + 1000); // LOGIN_TIMEOUT_MINUTES, 10 by default
+
+      const callback = await signInAt(browser, prod.url, 'alice', '/', login, prod.publicUrl);
+      const cookies = (callback.headers['set-cookie'] ?? []).filter((c) => c.startsWith('__Host-bff.sid'));
       expect(cookies.length).toBe(2); // the id and its signature
       for (const cookie of cookies) {
         const attrs = cookie.split(';').map((a) => a.trim().toLowerCase());
@@ -21,9 +35,7 @@ describe('session cookies in production', () => {
         expect(attrs).toContain('samesite=lax');
         expect(attrs.some((a) => a.startsWith('domain='))).toBe(false);
       }
-      expect(res.headers['strict-transport-security']).toMatch(/max-age=\d+/);
-      // The redirect URI the IdP gets is built from PUBLIC_URL (https), not from the connection.
-      expect(new URL(res.headers.location!).searchParams.get('redirect_uri')).toBe(`${prod.publicUrl}/auth/callback`);
+      expect(callback.headers['strict-transport-security']).toMatch(/max-age=\d+/);
     } finally {
       await prod.close();
     }
@@ -64,8 +76,9 @@ describe('sessions that cannot be trusted are no sessions', () => {
 
   it('session fixation: an id planted before sign-in is never the signed-in one', async () => {
     const { stack } = env;
+    // The attacker plants a session of their own (no pre-login session exists to plant).
     const attacker = stack.browser();
-    await attacker.get(`${stack.url}/auth/login`);
+    await stack.signIn(attacker, 'bob');
     const planted = (await attacker.cookie(stack.url, 'bff.sid'))!;
     const plantedSig = (await attacker.cookie(stack.url, 'bff.sid.sig'))!;
     const victim = stack.browser();
@@ -73,7 +86,10 @@ describe('sessions that cannot be trusted are no sessions', () => {
     await victim.jar.setCookie(`bff.sid.sig=${plantedSig}`, stack.url);
     await stack.signIn(victim, 'alice');
     expect(await victim.cookie(stack.url, 'bff.sid')).not.toBe(planted);
+    expect((await victim.api(`${stack.url}/auth/session`)).json().user.username).toBe('alice');
+    // The planted session ended when the victim signed in.
     expect((await attacker.api(`${stack.url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
+    expect(env.keys(`sessions:${planted}`)).toEqual([]);
   });
 });
 

@@ -38,19 +38,22 @@ describe('sign-in through MSAL against the real dev IdP', () => {
 
   it('regenerates the session id at sign-in and keeps the cookie HttpOnly and SameSite=Lax', async () => {
     const browser = stack.browser();
-    const login = await browser.get(`${stack.url}/auth/login`);
-    const preLoginId = await browser.cookie(stack.url, 'bff.sid');
-    expect(preLoginId).toBeTruthy();
-    expect(String(login.headers['set-cookie'])).toMatch(/bff\.sid=[^;]+;.*httponly/i);
-    expect(String(login.headers['set-cookie'])).toMatch(/samesite=lax/i);
+    const first = await stack.signIn(browser, 'alice');
+    const firstId = await browser.cookie(stack.url, 'bff.sid');
+    expect(firstId).toBeTruthy();
+    const sessionCookie = (first.headers['set-cookie'] ?? []).find((c) => c.startsWith('bff.sid='));
+    expect(sessionCookie).toMatch(/httponly/i);
+    expect(sessionCookie).toMatch(/samesite=lax/i);
 
+    // Signing in again in the same browser: a new id, and the previous session is gone.
     await stack.signIn(browser, 'alice');
-    const signedInId = await browser.cookie(stack.url, 'bff.sid');
-    expect(signedInId).toBeTruthy();
-    expect(signedInId).not.toBe(preLoginId);
+    const secondId = await browser.cookie(stack.url, 'bff.sid');
+    expect(secondId).toBeTruthy();
+    expect(secondId).not.toBe(firstId);
     // 256 random bits, base64url
-    expect(Buffer.from(signedInId!, 'base64url').length).toBe(32);
-    expect(keys(`sessions:${preLoginId}`)).toHaveLength(0);
+    expect(Buffer.from(secondId!, 'base64url').length).toBe(32);
+    expect(keys(`sessions:${firstId}`)).toHaveLength(0);
+    expect(keys(`sessions:${secondId}`)).toHaveLength(1);
   });
 
   it('keeps no token in the session store, and only sealed tokens in the per-user token cache entry', async () => {

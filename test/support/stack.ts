@@ -51,8 +51,17 @@ export class Stack {
 }
 
 /** Signs in at the BFF at `bffUrl` through the real flow; returns the callback's response. */
-export async function signInAt(browser: TestBrowser, bffUrl: string, username: string, returnTo = '/'): Promise<Response> {
-  let res = await browser.get(`${bffUrl}/auth/login?returnTo=${encodeURIComponent(returnTo)}`);
+export async function signInAt(
+  browser: TestBrowser,
+  bffUrl: string,
+  username: string,
+  returnTo = '/',
+  /** The /auth/login answer, when the test made that request itself. */
+  started?: Response,
+  /** PUBLIC_URL, when the BFF is reached at another address (behind a TLS-terminating proxy). */
+  publicUrl = bffUrl,
+): Promise<Response> {
+  let res = started ?? (await browser.get(`${bffUrl}/auth/login?returnTo=${encodeURIComponent(returnTo)}`));
   if (res.status !== 302) throw new Error(`login answered ${res.status}: ${res.body}`);
   for (let hop = 0; hop < 12; hop++) {
     // An IdP session already there (single sign-on) skips the form.
@@ -63,9 +72,11 @@ export async function signInAt(browser: TestBrowser, bffUrl: string, username: s
     }
     const location = res.headers.location;
     if (res.status < 300 || res.status >= 400 || !location) throw new Error(`sign-in stopped at ${res.status} ${res.url}`);
-    const next = new URL(location, res.url).toString();
+    let next = new URL(location, res.url).toString();
+    const atCallback = next.startsWith(`${publicUrl}/auth/callback`);
+    if (atCallback) next = `${bffUrl}${next.slice(publicUrl.length)}`;
     res = await browser.get(next);
-    if (next.startsWith(`${bffUrl}/auth/callback`)) return res;
+    if (atCallback) return res;
   }
   throw new Error('sign-in did not come back to the BFF');
 }
@@ -139,7 +150,7 @@ export async function loadIframes(urls: string[]): Promise<Response[]> {
  * defaults), against the dev IdP and sample API started separately as a real deployment would
  * reach its IdP and API. The test talks plain HTTP to it, as a TLS-terminating proxy would.
  */
-export async function startProductionStack(): Promise<{ bff: RunningBff; url: string; publicUrl: string; close(): Promise<void> }> {
+export async function startProductionStack(): Promise<{ bff: RunningBff; url: string; publicUrl: string; ca: string; close(): Promise<void> }> {
   const { startDevIdp } = await import('../../server/dev-idp');
   const { startSampleApi } = await import('../../server/sample-api');
   const { createOutbound } = await import('../../server/http/outbound');
@@ -169,6 +180,8 @@ export async function startProductionStack(): Promise<{ bff: RunningBff; url: st
     OIDC_CLIENT_SECRET: idp.clientSecret,
     OIDC_CA_FILE: idp.caFile,
     API_BASE_URL: api.url,
+    // One BFF on in-memory stores, said explicitly: production otherwise requires REDIS_URL.
+    SINGLE_INSTANCE_MEMORY_STORES: '1',
     LOG_REQUESTS: '0',
   });
   const bff = await startBff(config, { server, logger: silentLogger });
@@ -176,6 +189,7 @@ export async function startProductionStack(): Promise<{ bff: RunningBff; url: st
     bff,
     url: `http://localhost:${port}`,
     publicUrl,
+    ca: idp.ca,
     close: async () => {
       await bff.close();
       await api.close();

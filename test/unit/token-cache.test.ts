@@ -1,116 +1,155 @@
 import { describe, expect, it } from 'vitest';
-import { startTokenCacheRead, TokenCacheClient } from '../../server/auth/token-cache';
+import { startTokenCacheRead, TokenCacheClient, type SignOutGuard, type TokenCacheClientOptions } from '../../server/auth/token-cache';
 import { generateTokenCacheKey, TokenSealer } from '../../server/auth/token-encryption';
+import { silentLogger } from '../../server/log';
 import { Tombstones } from '../../server/logout/tombstones';
 import type { Store } from '../../server/stores/store';
 
-/** A Map-backed store: a fake is fine inside a unit test of one module. */
-function mapStore<T>(): Store<T> & { map: Map<string, T> } {
+/** A Map-backed store whose calls can be made to fail: a fake is fine inside a unit test of one module. */
+function mapStore<T>(): Store<T> & { map: Map<string, T>; failing: Set<'get' | 'set' | 'delete'> } {
   const map = new Map<string, T>();
+  const failing = new Set<'get' | 'set' | 'delete'>();
+  const check = (op: 'get' | 'set' | 'delete') => {
+    if (failing.has(op)) throw new Error(`store ${op} failed`);
+  };
   return {
     map,
-    get: async (k) => map.get(k),
-    set: async (k, v) => void map.set(k, v),
-    delete: async (k) => void map.delete(k),
+    failing,
+    get: async (k) => (check('get'), map.get(k)),
+    set: async (k, v) => (check('set'), void map.set(k, v)),
+    delete: async (k) => (check('delete'), void map.delete(k)),
   };
 }
 
 const sealer = new TokenSealer([generateTokenCacheKey()]);
 
+/** Tombstones on a store whose clock the test sets. */
+function tombstonesAt(clock: { now: number }) {
+  const store = mapStore<unknown>();
+  return { store, tombstones: new Tombstones(store, 1000, async () => clock.now) };
+}
+
+function client(tokens: Store<string>, tombstones: Tombstones, guard: SignOutGuard | undefined, extra: Partial<TokenCacheClientOptions> = {}) {
+  return new TokenCacheClient({ store: tokens, tombstones, sealer, ttlMs: 1000, log: silentLogger, guard, retryDelaysMs: [1, 1, 1], ...extra });
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
 describe('token cache writes and the sign-out tombstone', () => {
   it('answers an empty string on a miss and for the key of a sign-in without a user yet', async () => {
-    const client = new TokenCacheClient(mapStore<string>(), new Tombstones(mapStore(), 1000), sealer, 1000);
-    expect(await client.get('unknown')).toBe('');
-    expect(await client.get('')).toBe('');
-  });
-
-  it('keeps a write when no sign-out happened since the first read', async () => {
-    const tokens = mapStore<string>();
-    const tombstones = new Tombstones(mapStore(), 1000);
-    await tombstones.write('u1', Date.now() - 10_000);
-    const client = new TokenCacheClient(tokens, tombstones, sealer, 1000);
-    await client.get('u1');
-    await client.set('u1', 'fresh tokens');
-    expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('fresh tokens');
-  });
-
-  it('removes what it wrote when the user signed out after the first read (a refresh in flight)', async () => {
-    const tokens = mapStore<string>();
-    const tombstones = new Tombstones(mapStore(), 1000);
-    tokens.map.set('u1', sealer.seal('old tokens', 'u1'));
-    const client = new TokenCacheClient(tokens, tombstones, sealer, 1000);
-    await client.get('u1');
-    // The sign-out lands while the refresh is at the IdP.
-    await tombstones.write('u1', Date.now() + 1);
-    tokens.map.delete('u1');
-    await client.set('u1', 'refreshed tokens');
-    expect(tokens.map.has('u1')).toBe(false);
-  });
-
-  it('judges by the first read, not a later one', async () => {
-    const tokens = mapStore<string>();
-    const tombstones = new Tombstones(mapStore(), 1000);
-    const client = new TokenCacheClient(tokens, tombstones, sealer, 1000);
-    await client.get('u1');
-    const signedOutAt = Date.now() + 1;
-    await tombstones.write('u1', signedOutAt);
-    while (Date.now() <= signedOutAt) await new Promise((r) => setTimeout(r, 1));
-    await client.get('u1'); // MSAL reads the cache more than once in one call
-    await client.set('u1', 'refreshed tokens');
-    expect(tokens.map.has('u1')).toBe(false);
+    const { tombstones } = tombstonesAt({ now: 1 });
+    const c = client(mapStore<string>(), tombstones, { tombstoneSeen: 0 });
+    expect(await c.get('unknown')).toBe('');
+    expect(await c.get('')).toBe('');
   });
 
   it('never writes under an empty key', async () => {
     const tokens = mapStore<string>();
-    const client = new TokenCacheClient(tokens, new Tombstones(mapStore(), 1000), sealer, 1000);
-    await client.set('', 'x');
+    await client(tokens, tombstonesAt({ now: 1 }).tombstones, { tombstoneSeen: 0 }).set('', 'x');
     expect(tokens.map.size).toBe(0);
   });
 
-  it('counts a read started alongside the session check from its start: a sign-out after it removes the write', async () => {
+  it('refuses a write that has no sign-out guard', async () => {
     const tokens = mapStore<string>();
-    const tombstones = new Tombstones(mapStore(), 1000);
+    await expect(client(tokens, tombstonesAt({ now: 1 }).tombstones, undefined).set('u1', 'x')).rejects.toThrow(/guard/);
+    expect(tokens.map.size).toBe(0);
+  });
+
+  it('keeps a refresh when the tombstone is the one the session check saw', async () => {
+    const tokens = mapStore<string>();
+    const { tombstones } = tombstonesAt({ now: 5_000 });
+    await tombstones.write('u1');
+    await client(tokens, tombstones, { tombstoneSeen: 5_000 }).set('u1', 'refreshed tokens');
+    expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('refreshed tokens');
+  });
+
+  it('removes what a refresh wrote when the user signed out since the session check (a refresh in flight)', async () => {
+    const tokens = mapStore<string>();
+    const clock = { now: 1_000 };
+    const { tombstones } = tombstonesAt(clock);
     tokens.map.set('u1', sealer.seal('old tokens', 'u1'));
-    const read = startTokenCacheRead(tokens, 'u1');
-    // The sign-out lands after the read was issued but before MSAL asks for the entry.
-    await tombstones.write('u1', read.startedAt);
-    const client = new TokenCacheClient(tokens, tombstones, sealer, 1000, read);
-    expect(await client.get('u1')).toBe('old tokens');
-    await client.set('u1', 'refreshed tokens');
+    const c = client(tokens, tombstones, { tombstoneSeen: 0 });
+    await c.get('u1');
+    // The sign-out lands while the refresh is at the IdP.
+    await tombstones.write('u1');
+    tokens.map.delete('u1');
+    await c.set('u1', 'refreshed tokens');
     expect(tokens.map.has('u1')).toBe(false);
+  });
+
+  it("undoes a refresh when the tombstone changed since the session check, whatever its time says", async () => {
+    const tokens = mapStore<string>();
+    const clock = { now: 1_000 };
+    const { tombstones } = tombstonesAt(clock);
+    await tombstones.write('u1');
+    const c = client(tokens, tombstones, { tombstoneSeen: 1_000 });
+    // A later sign-out whose time is earlier (the store's clock stepped back): still a new value.
+    clock.now = 500;
+    await tombstones.write('u1');
+    await c.set('u1', 'refreshed tokens');
+    expect(tokens.map.has('u1')).toBe(false);
+  });
+
+  it('undoes a sign-in whose code redemption a sign-out overtook, and keeps one that began after it', async () => {
+    const tokens = mapStore<string>();
+    const clock = { now: 10_000 };
+    const { tombstones } = tombstonesAt(clock);
+    // Sign-in began at 10 000 (store clock); the user signs out at 10 005, during the redemption.
+    const overtaken = client(tokens, tombstones, { signInStartedAt: 10_000 });
+    clock.now = 10_005;
+    await tombstones.write('u1');
+    await overtaken.set('u1', 'tokens of the overtaken sign-in');
+    expect(tokens.map.has('u1')).toBe(false);
+    // A sign-in that began after the sign-out keeps its tokens.
+    await client(tokens, tombstones, { signInStartedAt: 10_006 }).set('u1', 'tokens of a later sign-in');
+    expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('tokens of a later sign-in');
   });
 
   it('answers only the first get from the read started earlier, later ones from the store', async () => {
     const tokens = mapStore<string>();
     tokens.map.set('u1', sealer.seal('first', 'u1'));
     const read = startTokenCacheRead(tokens, 'u1');
-    const client = new TokenCacheClient(tokens, new Tombstones(mapStore(), 1000), sealer, 1000, read);
+    const c = client(tokens, tombstonesAt({ now: 1 }).tombstones, { tombstoneSeen: 0 }, { pending: read });
     tokens.map.set('u1', sealer.seal('second', 'u1'));
-    expect(await client.get('u1')).toBe('first');
-    expect(await client.get('u1')).toBe('second');
+    expect(await c.get('u1')).toBe('first');
+    expect(await c.get('u1')).toBe('second');
   });
 
-  it("undoes a write when the tombstone changed since the session check, even if the sign-out's clock is behind", async () => {
+  it.each([
+    ['the tombstone re-read', 'logout get'],
+    ['the delete after the re-read', 'tokens delete'],
+    ['the write itself (it may have landed)', 'tokens set after landing'],
+  ])('when the store fails at %s, tokens written after a sign-out are removed once it answers again', async (_, where) => {
     const tokens = mapStore<string>();
-    const tombstones = new Tombstones(mapStore(), 1000);
-    await tombstones.write('u1', 1_000);
-    const read = { homeAccountId: 'u1', startedAt: Date.now(), sealed: Promise.resolve(undefined), tombstoneSeen: 1_000 };
-    const client = new TokenCacheClient(tokens, tombstones, sealer, 1000, read);
-    await client.get('u1');
-    // Another instance, its clock an hour behind, signs the user out during the refresh.
-    await tombstones.write('u1', Date.now() - 3_600_000);
-    await client.set('u1', 'refreshed tokens');
+    const clock = { now: 1_000 };
+    const { store: logout, tombstones } = tombstonesAt(clock);
+    const c = client(tokens, tombstones, { tombstoneSeen: 0 });
+    await tombstones.write('u1'); // the sign-out overtook the refresh
+    if (where === 'logout get') logout.failing.add('get');
+    if (where === 'tokens delete') tokens.failing.add('delete');
+    if (where === 'tokens set after landing') {
+      const realSet = tokens.set;
+      tokens.set = async (k, v, ttl) => {
+        await realSet(k, v, ttl);
+        throw new Error('timed out after landing');
+      };
+    }
+    await expect(c.set('u1', 'refreshed tokens')).rejects.toThrow();
+    expect(tokens.map.has('u1')).toBe(true); // the store is still failing
+    logout.failing.clear();
+    tokens.failing.clear();
+    await settle();
     expect(tokens.map.has('u1')).toBe(false);
   });
 
-  it('keeps a write when the tombstone is the one the session check saw', async () => {
+  it('keeps retrying the check while the store is away, then logs that it could not vouch for the write', async () => {
     const tokens = mapStore<string>();
-    const tombstones = new Tombstones(mapStore(), 1000);
-    await tombstones.write('u1', Date.now() + 60_000); // a clock ahead: no matter, the value is unchanged
-    const read = { homeAccountId: 'u1', startedAt: Date.now(), sealed: Promise.resolve(undefined), tombstoneSeen: (await tombstones.signedOutAt('u1'))! };
-    const client = new TokenCacheClient(tokens, tombstones, sealer, 1000, read);
-    await client.get('u1');
-    await client.set('u1', 'refreshed tokens');
-    expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('refreshed tokens');
+    const { store: logout, tombstones } = tombstonesAt({ now: 1 });
+    logout.failing.add('get');
+    const errors: string[] = [];
+    const log = { ...silentLogger, error: (event: string) => void errors.push(event) };
+    await expect(client(tokens, tombstones, { tombstoneSeen: 0 }, { log }).set('u1', 'tokens')).rejects.toThrow();
+    await settle();
+    expect(errors).toEqual(['token_cache.write_unchecked']);
   });
 });

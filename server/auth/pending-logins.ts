@@ -1,0 +1,125 @@
+import { createHash, hkdfSync } from 'node:crypto';
+import { parse as parseCookieHeader } from 'cookie';
+import type { Context } from 'koa';
+import { TokenSealer } from './token-encryption';
+
+/** A sign-in in progress: its PKCE verifier and nonce never leave the server in the clear. */
+export interface PendingLogin {
+  state: string;
+  nonce: string;
+  verifier: string;
+  returnTo: string;
+  /** When /auth/login issued it (ms, this instance's clock; only its own age is judged). */
+  createdAt: number;
+}
+
+export interface PendingLoginOptions {
+  /** SESSION_KEYS: the first seals, every key opens (rotation). */
+  sessionKeys: readonly string[];
+  production: boolean;
+  /** LOGIN_TIMEOUT_MINUTES in ms: the cookie's lifetime and the longest a sign-in may take. */
+  timeoutMs: number;
+  /** At most this many sign-ins pending per browser; the newest win. */
+  max?: number;
+}
+
+/** `state` as /auth/login makes it: 32 random bytes, base64url. Anything else is no sign-in of ours. */
+const STATE_FORMAT = /^[A-Za-z0-9_-]{43}$/;
+export const MAX_PENDING_LOGINS = 3;
+const COOKIE_PATH = '/auth/';
+
+/**
+ * Sign-ins in progress live in the browser, one cookie per sign-in named after its `state`,
+ * sealed with AES-256-GCM under a key derived from SESSION_KEYS and bound to that state. So an
+ * anonymous /auth/login stores nothing on the server (no free write into memory or Redis), two
+ * tabs signing in at once never overwrite each other, and a state that is not ours finds
+ * nothing whatever its name (Object.prototype's included): the lookup is by exact cookie name
+ * after a format check. Same shape as mod_auth_openidc's state cookies (newest win).
+ * Cookies: HttpOnly, SameSite=Lax (the callback is a cross-site top-level navigation),
+ * Path=/auth/, Max-Age = the login timeout; `__Secure-` and Secure in production.
+ */
+export class PendingLogins {
+  private readonly sealer: TokenSealer;
+  private readonly prefix: string;
+  private readonly max: number;
+
+  constructor(private readonly options: PendingLoginOptions) {
+    this.sealer = new TokenSealer(options.sessionKeys.map(deriveKey));
+    this.prefix = options.production ? '__Secure-bff.login.' : 'bff.login.';
+    this.max = options.max ?? MAX_PENDING_LOGINS;
+  }
+
+  static isState(value: unknown): value is string {
+    return typeof value === 'string' && STATE_FORMAT.test(value);
+  }
+
+  /** Stores a new pending sign-in in the browser, keeping only the newest `max` (older ones expire). */
+  save(ctx: Context, login: PendingLogin): void {
+    const now = Date.now();
+    const others = this.pendingNames(ctx)
+      .map((name) => ({ name, login: this.open(ctx, name) }))
+      .sort((a, b) => (b.login?.createdAt ?? 0) - (a.login?.createdAt ?? 0));
+    others.forEach(({ name, login: other }, i) => {
+      const stale = !other || now - other.createdAt >= this.options.timeoutMs;
+      if (stale || i >= this.max - 1) this.clear(ctx, name);
+    });
+    const { state, ...rest } = login;
+    ctx.cookies.set(this.prefix + state, this.sealer.seal(JSON.stringify(rest), state), this.cookieOptions(this.options.timeoutMs));
+  }
+
+  /**
+   * The pending sign-in for `state`, used up: its cookie is cleared whatever the outcome.
+   * Undefined for a state not made here, already used, expired, tampered or sealed for another state.
+   */
+  take(ctx: Context, state: unknown): PendingLogin | undefined {
+    if (!PendingLogins.isState(state)) return undefined;
+    const name = this.prefix + state;
+    if (ctx.cookies.get(name, { signed: false }) === undefined) return undefined;
+    const login = this.open(ctx, name);
+    this.clear(ctx, name);
+    return login;
+  }
+
+  private open(ctx: Context, name: string): PendingLogin | undefined {
+    const state = name.slice(this.prefix.length);
+    const sealed = ctx.cookies.get(name, { signed: false });
+    if (!sealed || !PendingLogins.isState(state)) return undefined;
+    try {
+      const value = JSON.parse(this.sealer.open(sealed, state)) as Record<string, unknown>;
+      const { nonce, verifier, returnTo, createdAt } = value;
+      if (typeof nonce !== 'string' || typeof verifier !== 'string' || typeof returnTo !== 'string' || typeof createdAt !== 'number') return undefined;
+      return { state, nonce, verifier, returnTo, createdAt };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Names of this browser's pending-login cookies (the Cookie header, parsed by `cookie`). */
+  private pendingNames(ctx: Context): string[] {
+    const header = ctx.get('cookie');
+    if (!header) return [];
+    return Object.keys(parseCookieHeader(header)).filter((name) => name.startsWith(this.prefix) && STATE_FORMAT.test(name.slice(this.prefix.length)));
+  }
+
+  private clear(ctx: Context, name: string) {
+    ctx.cookies.set(name, null, this.cookieOptions(0));
+  }
+
+  private cookieOptions(maxAge: number) {
+    return {
+      path: COOKIE_PATH,
+      httpOnly: true,
+      sameSite: 'lax' as const,
+      secure: this.options.production,
+      signed: false,
+      overwrite: true,
+      ...(maxAge > 0 ? { maxAge } : {}),
+    };
+  }
+}
+
+/** A 256-bit key per session key, for this one use (HKDF-SHA256, RFC 5869); its id names it, not its place. */
+function deriveKey(sessionKey: string) {
+  const key = Buffer.from(hkdfSync('sha256', sessionKey, '', 'bff pending login v1', 32));
+  return { id: createHash('sha256').update(key).digest('hex').slice(0, 12), key };
+}
