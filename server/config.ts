@@ -82,6 +82,8 @@ const schema = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'expects a redis:// or rediss:// URL' }).optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w.:-]{0,64}$/, 'expects up to 64 letters, digits, _ . : or -').default('bff:'),
   REDIS_CLUSTER: flag.default(false),
+  REDIS_ALLOW_PLAINTEXT: flag.default(false),
+  SINGLE_INSTANCE_MEMORY_STORES: flag.default(false),
   ENTRA_TENANT_ID: nonEmpty.optional(),
   ENTRA_CLIENT_ID: nonEmpty.optional(),
   ENTRA_CLIENT_SECRET: nonEmpty.optional(),
@@ -96,6 +98,7 @@ const schema = z.object({
   DEV_IDP_BACKCHANNEL: flag.default(true),
   JWKS_REFETCH_COOLDOWN_SECONDS: z.coerce.number({ error: 'expects a number of seconds (0 or more)' }).min(0, 'expects a number of seconds (0 or more)').default(30),
   API_BASE_URL: httpUrl.optional(),
+  API_ALLOW_PLAINTEXT_HTTP: flag.default(false),
   API_SCOPES: z
     .string()
     .transform((v) => v.split(/[\s,]+/).filter(Boolean))
@@ -153,6 +156,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     problems.push('POST_LOGOUT_REDIRECT_URI: must be on the origin of PUBLIC_URL (same-origin only, no open redirect)');
   }
 
+  if (e.SINGLE_INSTANCE_MEMORY_STORES && e.REDIS_URL) {
+    problems.push('SINGLE_INSTANCE_MEMORY_STORES: asks for in-memory stores, but REDIS_URL is set; unset one of them');
+  }
+
   if (e.ENTRA_TENANT_ID && ['common', 'organizations', 'consumers'].includes(e.ENTRA_TENANT_ID.toLowerCase())) {
     // Multi-tenant aliases have a templated issuer ({tenantid}): front-channel logout, keyed on
     // (issuer, sid), could never find the user. One tenant per deployment.
@@ -205,6 +212,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     if (identity.kind === 'dev') problems.push('ENTRA_* or OIDC_*: production needs a real identity provider; the embedded dev IdP is for development only');
     if (!e.API_BASE_URL) problems.push('API_BASE_URL: is required in production; the sample API is for development only');
     if (publicUrl.protocol !== 'https:') problems.push('PUBLIC_URL: must be https in production');
+    problems.push(...productionTransportProblems(e));
+    if (e.JWKS_REFETCH_COOLDOWN_SECONDS < 1) {
+      // Each logout token with an unknown kid may trigger a fetch: 0 lets anyone make us hammer the IdP.
+      problems.push('JWKS_REFETCH_COOLDOWN_SECONDS: must be at least 1 in production (0 lets every logout token with an unknown kid refetch the IdP\'s JWKS)');
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -240,6 +252,63 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     logRequests: e.LOG_REQUESTS,
   };
   return deepFreeze(config);
+}
+
+const LOOPBACK_FORMS = 'localhost, 127.0.0.0/8 or [::1]';
+
+/**
+ * Production sends access tokens to the API and sessions and tokens to Redis: in clear text only
+ * where the traffic stays on this machine, or where an opt-in says, by its name, what it gives up.
+ * Hosts are named, never URLs, which may carry a password.
+ */
+function productionTransportProblems(e: z.infer<typeof schema>): string[] {
+  const problems: string[] = [];
+  if (e.API_BASE_URL && !e.API_ALLOW_PLAINTEXT_HTTP) {
+    const api = new URL(e.API_BASE_URL);
+    if (api.protocol === 'http:' && !isLoopbackHost(api)) {
+      problems.push(
+        `API_BASE_URL: must be https:// in production, or http:// to a loopback host (${LOOPBACK_FORMS}); got http:// to ${api.hostname}. ` +
+          'Set API_ALLOW_PLAINTEXT_HTTP=1 to send access tokens to it unencrypted anyway',
+      );
+    }
+  }
+  if (!e.REDIS_URL) {
+    if (!e.SINGLE_INSTANCE_MEMORY_STORES) {
+      problems.push(
+        'REDIS_URL: is required in production: in-memory stores keep sessions and sign-outs in this one process, so a sign-out ' +
+          'does not reach other instances and is forgotten on restart. Set SINGLE_INSTANCE_MEMORY_STORES=1 to run one instance on in-memory stores anyway',
+      );
+    }
+  } else if (!e.REDIS_ALLOW_PLAINTEXT) {
+    const redis = new URL(e.REDIS_URL);
+    if (redis.protocol === 'redis:' && e.REDIS_CLUSTER) {
+      // The root node only announces the cluster's nodes; the BFF then connects to those, wherever they are.
+      problems.push(
+        `REDIS_URL: must be rediss:// (TLS) in production with REDIS_CLUSTER=1, even to a loopback root node (the other nodes are wherever the cluster says); got redis:// to ${redis.hostname}. ` +
+          'Set REDIS_ALLOW_PLAINTEXT=1 to send sessions and tokens to Redis unencrypted anyway',
+      );
+    } else if (redis.protocol === 'redis:' && !isLoopbackHost(redis)) {
+      problems.push(
+        `REDIS_URL: must be rediss:// (TLS) in production, or redis:// to a loopback host (${LOOPBACK_FORMS}); got redis:// to ${redis.hostname}. ` +
+          'Set REDIS_ALLOW_PLAINTEXT=1 to send sessions and tokens to Redis unencrypted anyway',
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * localhost, 127.0.0.0/8 or ::1, read from the parsed URL's host, so 127.0.0.1.evil.example or
+ * a user-info "127.0.0.1@" is not. For http: the URL parser has already put IPv4 in dotted
+ * decimal and lower-cased the name; a redis: host is left as written, so only those plain forms
+ * count there (127.1 and the like are refused, though a resolver might take them).
+ * ::ffff:127.0.0.1 is refused too: a spelling no one needs, whose reach depends on the stack.
+ */
+function isLoopbackHost(url: URL): boolean {
+  const host = url.hostname.toLowerCase();
+  if (host === 'localhost' || host === '[::1]') return true;
+  const octets = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host)?.slice(1);
+  return octets !== undefined && octets.every((o) => Number(o) <= 255 && (o === '0' || !o.startsWith('0')));
 }
 
 function deepFreeze<T extends object>(value: T): Readonly<T> {

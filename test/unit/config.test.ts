@@ -75,8 +75,10 @@ describe('configuration', () => {
       ENTRA_CLIENT_SECRET: 'secret',
       API_BASE_URL: 'https://api.example.com/v1/',
       API_SCOPES: 'api://my-api/read api://my-api/write',
+      REDIS_URL: 'rediss://redis.example.com:6380',
     });
     expect(config.production).toBe(true);
+    expect(config.redisUrl).toBe('rediss://redis.example.com:6380');
     expect(config.identity).toMatchObject({ kind: 'entra', cloudInstance: 'https://login.microsoftonline.com' });
     expect(config.api.baseUrl).toBe('https://api.example.com/v1');
     expect(config.api.scopes).toEqual(['api://my-api/read', 'api://my-api/write']);
@@ -91,5 +93,120 @@ describe('configuration', () => {
   it('refuses the multi-tenant aliases as ENTRA_TENANT_ID', () => {
     const problems = problemsOf({ ENTRA_TENANT_ID: 'common', ENTRA_CLIENT_ID: 'c', ENTRA_CLIENT_SECRET: 's' });
     expect(problems.join('\n')).toMatch(/ENTRA_TENANT_ID: expects your tenant's id or domain, not "common"/);
+  });
+});
+
+/** A complete production configuration: TLS to the API and to Redis. */
+const PRODUCTION = {
+  NODE_ENV: 'production',
+  PUBLIC_URL: 'https://app.example.com',
+  SESSION_KEYS: 'k'.repeat(32),
+  TOKEN_CACHE_KEY: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
+  OIDC_AUTHORITY: 'https://idp.example.com',
+  OIDC_CLIENT_ID: 'bff',
+  OIDC_CLIENT_SECRET: 'secret',
+  API_BASE_URL: 'https://api.example.com',
+  REDIS_URL: 'rediss://redis.example.com:6380',
+};
+const inProduction = (env: Record<string, string | undefined>) =>
+  problemsOf(Object.fromEntries(Object.entries({ ...PRODUCTION, ...env }).filter((e): e is [string, string] => e[1] !== undefined)));
+
+// Spellings of localhost, 127.0.0.0/8 and ::1 that every URL parser agrees on.
+const LOOPBACK = ['localhost', 'LOCALHOST', 'LocalHost', '127.0.0.1', '127.0.0.2', '127.1.2.3', '127.255.255.254', '[::1]', '[0:0:0:0:0:0:0:1]'];
+// Hosts that look like loopback and are not (or are other addresses of this machine, never plain loopback).
+const LOOK_ALIKES = [
+  '127.0.0.1.evil.example', 'localhost.evil.example', '127.0.0.1.nip.io', 'evil.localhost', 'localhost.', 'localhost.localdomain',
+  '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', '[::]', '0.0.0.0', '128.0.0.1', '126.255.255.255', '10.0.0.1', '[::2]',
+  '127.0.0.1@evil.example', 'localhost:6379@evil.example', 'evil.example#@127.0.0.1', 'evil.example?@localhost',
+];
+
+describe('production refuses what gives up transport security or global sign-out, unless told so by name', () => {
+  it('accepts the complete production configuration these tests start from', () => {
+    expect(inProduction({})).toEqual([]);
+  });
+
+  it('refuses an http:// API_BASE_URL to a host other than loopback in production, naming the opt-in', () => {
+    const problems = inProduction({ API_BASE_URL: 'http://api.internal:8080/v1' });
+    expect(problems).toEqual([expect.stringMatching(/^API_BASE_URL: must be https:\/\/ in production, or http:\/\/ to a loopback host .*API_ALLOW_PLAINTEXT_HTTP=1/)]);
+    expect(problems[0]).toContain('api.internal');
+    // Development is not production: http to anywhere, as before.
+    expect(problemsOf({ API_BASE_URL: 'http://api.internal:8080/v1' })).toEqual([]);
+  });
+
+  it('API_ALLOW_PLAINTEXT_HTTP=1, and only it, lets production call a remote API over http://', () => {
+    const plain = { API_BASE_URL: 'http://api.internal:8080/v1' };
+    expect(inProduction({ ...plain, API_ALLOW_PLAINTEXT_HTTP: '0' }).map((p) => p.split(':')[0])).toEqual(['API_BASE_URL']);
+    expect(inProduction({ ...plain, REDIS_ALLOW_PLAINTEXT: '1' }).map((p) => p.split(':')[0])).toEqual(['API_BASE_URL']);
+    expect(loadConfig({ ...PRODUCTION, ...plain, API_ALLOW_PLAINTEXT_HTTP: '1' }).api.baseUrl).toBe('http://api.internal:8080/v1');
+  });
+
+  it('refuses a plain redis:// REDIS_URL to a host other than loopback in production, unless REDIS_ALLOW_PLAINTEXT=1; rediss:// is always accepted', () => {
+    const problems = inProduction({ REDIS_URL: 'redis://:secret@redis.internal:6379/0' });
+    expect(problems).toEqual([expect.stringMatching(/^REDIS_URL: must be rediss:\/\/ \(TLS\) in production, or redis:\/\/ to a loopback host .*REDIS_ALLOW_PLAINTEXT=1/)]);
+    expect(problems[0]).toContain('redis.internal');
+    expect(problems[0]).not.toContain('secret');
+    expect(loadConfig({ ...PRODUCTION, REDIS_URL: 'redis://redis.internal:6379', REDIS_ALLOW_PLAINTEXT: '1' }).redisUrl).toBe('redis://redis.internal:6379');
+    expect(inProduction({ REDIS_URL: 'rediss://redis.internal:6380' })).toEqual([]);
+    expect(inProduction({ REDIS_URL: 'rediss://redis.internal:6380', REDIS_CLUSTER: '1' })).toEqual([]);
+    expect(problemsOf({ REDIS_URL: 'redis://redis.internal:6379' })).toEqual([]);
+  });
+
+  it('refuses a plain redis:// REDIS_URL with REDIS_CLUSTER=1 in production even to a loopback root node, unless REDIS_ALLOW_PLAINTEXT=1', () => {
+    // The root node only tells where the cluster's nodes are: the BFF then connects to those.
+    const problems = inProduction({ REDIS_URL: 'redis://127.0.0.1:7000', REDIS_CLUSTER: '1' });
+    expect(problems).toEqual([expect.stringMatching(/^REDIS_URL: .*REDIS_CLUSTER=1.*REDIS_ALLOW_PLAINTEXT=1/)]);
+    expect(inProduction({ REDIS_URL: 'redis://127.0.0.1:7000', REDIS_CLUSTER: '1', REDIS_ALLOW_PLAINTEXT: '1' })).toEqual([]);
+    expect(inProduction({ REDIS_URL: 'redis://127.0.0.1:6379' })).toEqual([]);
+  });
+
+  it('refuses in-memory stores (no REDIS_URL) in production unless SINGLE_INSTANCE_MEMORY_STORES=1', () => {
+    const problems = inProduction({ REDIS_URL: undefined });
+    expect(problems).toEqual([expect.stringMatching(/^REDIS_URL: is required in production.*sign-out.*SINGLE_INSTANCE_MEMORY_STORES=1/)]);
+    const config = loadConfig({ ...PRODUCTION, REDIS_URL: undefined, SINGLE_INSTANCE_MEMORY_STORES: '1' });
+    expect(config.redisUrl).toBeUndefined();
+    expect(problemsOf({})).toEqual([]);
+  });
+
+  it('refuses SINGLE_INSTANCE_MEMORY_STORES=1 together with REDIS_URL, which would contradict it', () => {
+    expect(inProduction({ SINGLE_INSTANCE_MEMORY_STORES: '1' })).toEqual([expect.stringMatching(/^SINGLE_INSTANCE_MEMORY_STORES: .*REDIS_URL/)]);
+    expect(problemsOf({ REDIS_URL: 'redis://localhost:6379', SINGLE_INSTANCE_MEMORY_STORES: '1' })).toEqual([expect.stringMatching(/^SINGLE_INSTANCE_MEMORY_STORES: /)]);
+  });
+
+  it('refuses JWKS_REFETCH_COOLDOWN_SECONDS below 1 in production, and still takes 0 in development', () => {
+    for (const value of ['0', '0.5']) {
+      expect(inProduction({ JWKS_REFETCH_COOLDOWN_SECONDS: value }), value).toEqual([expect.stringMatching(/^JWKS_REFETCH_COOLDOWN_SECONDS: must be at least 1 in production/)]);
+    }
+    expect(loadConfig({ ...PRODUCTION, JWKS_REFETCH_COOLDOWN_SECONDS: '1' }).jwksCooldownMs).toBe(1000);
+    expect(loadConfig({ JWKS_REFETCH_COOLDOWN_SECONDS: '0' }).jwksCooldownMs).toBe(0);
+  });
+
+  it('lists every production refusal at once', () => {
+    const problems = inProduction({ API_BASE_URL: 'http://api.internal', REDIS_URL: undefined, JWKS_REFETCH_COOLDOWN_SECONDS: '0' });
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['API_BASE_URL', 'JWKS_REFETCH_COOLDOWN_SECONDS', 'REDIS_URL']);
+  });
+
+  it('counts localhost, 127.0.0.0/8 and [::1] as loopback in any case and full IPv6 spelling, for http:// API_BASE_URL and redis:// REDIS_URL', () => {
+    const outcomes = LOOPBACK.flatMap((host) => [
+      `API_BASE_URL http://${host}:8080: ${inProduction({ API_BASE_URL: `http://${host}:8080/v1` }).join('; ') || 'accepted'}`,
+      `REDIS_URL redis://${host}:6379: ${inProduction({ REDIS_URL: `redis://${host}:6379` }).join('; ') || 'accepted'}`,
+    ]);
+    expect(outcomes.filter((o) => !o.endsWith(': accepted'))).toEqual([]);
+  });
+
+  it('counts the IPv4 spellings the WHATWG parser turns into 127.x.x.x as loopback for http://, as the HTTP client will connect there', () => {
+    for (const host of ['127.1', '0x7f.0.0.1', '2130706433', '127.0.0.1.']) {
+      expect(inProduction({ API_BASE_URL: `http://${host}:8080` }), host).toEqual([]);
+    }
+  });
+
+  it('refuses every look-alike of a loopback host, for http:// API_BASE_URL and redis:// REDIS_URL', () => {
+    // redis: URLs are not normalised by the URL parser, so non-canonical IPv4 forms are refused there too.
+    const redisOnly = ['127.1', '0x7f.0.0.1', '2130706433', '0177.0.0.1', '127.000.000.001', '127.0.0.1.', 'local%68ost', 'localhost%2eevil.example'];
+    const outcomes = [
+      ...LOOK_ALIKES.map((host) => ({ name: 'API_BASE_URL', url: `http://${host}/v1`, problems: inProduction({ API_BASE_URL: `http://${host}/v1` }) })),
+      ...[...LOOK_ALIKES, ...redisOnly].map((host) => ({ name: 'REDIS_URL', url: `redis://${host}`, problems: inProduction({ REDIS_URL: `redis://${host}` }) })),
+    ];
+    const accepted = outcomes.filter((o) => !(o.problems.length === 1 && o.problems[0]!.startsWith(`${o.name}: `)));
+    expect(accepted.map((o) => `${o.url}: ${o.problems.join('; ') || 'accepted'}`)).toEqual([]);
   });
 });
