@@ -3,18 +3,18 @@ import type { ErrorCode, Problem } from '../../shared/api';
 import { HttpError } from '../errors';
 import type { Logger } from '../log';
 
-const codeForStatus: Record<number, ErrorCode> = {
-  400: 'bad_request',
-  401: 'unauthenticated',
-  404: 'not_found',
-  405: 'method_not_allowed',
-  413: 'payload_too_large',
-  414: 'bad_request',
-  431: 'bad_request',
-  502: 'upstream_unavailable',
-  503: 'store_unavailable',
-  504: 'upstream_timeout',
-};
+const codeForStatus = new Map<number, ErrorCode>([
+  [400, 'bad_request'],
+  [401, 'unauthenticated'],
+  [404, 'not_found'],
+  [405, 'method_not_allowed'],
+  [413, 'payload_too_large'],
+  [414, 'bad_request'],
+  [431, 'bad_request'],
+  [502, 'upstream_unavailable'],
+  [503, 'store_unavailable'],
+  [504, 'upstream_timeout'],
+]);
 
 /** The outermost middleware: every error becomes a JSON problem; no stack trace ever leaves. */
 export function problemResponses(log: Logger) {
@@ -47,7 +47,7 @@ function toProblem(err: unknown): { status: number; body: Problem; headers: Reco
   // Koa's own errors (ctx.throw, body limits, bad cookies): keep client mistakes as 4xx.
   const status = typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : 500;
   if (status >= 400 && status < 500) {
-    return { status, body: { error: codeForStatus[status] ?? 'bad_request', message: 'The request was not understood.' }, headers: {} };
+    return { status, body: { error: codeForStatus.get(status) ?? 'bad_request', message: 'The request was not understood.' }, headers: {} };
   }
   return { status: 500, body: { error: 'internal_error', message: 'Something went wrong.' }, headers: {} };
 }

@@ -64,9 +64,10 @@ export function logoutTokenVerifier(options: LogoutTokenVerifierOptions) {
     }
     const events = payload.events;
     if (!events || typeof events !== 'object' || Array.isArray(events)) throw invalid('The logout token has no events object.');
-    const event = (events as Record<string, unknown>)[BACKCHANNEL_EVENT];
+    // Own members only: the token's JSON is the sender's input (a `__proto__` member included).
+    const event = Object.hasOwn(events, BACKCHANNEL_EVENT) ? (events as Record<string, unknown>)[BACKCHANNEL_EVENT] : undefined;
     if (!event || typeof event !== 'object' || Array.isArray(event)) throw invalid('The logout token is not a back-channel logout event.');
-    if ('nonce' in payload) throw invalid('A logout token must not carry a nonce.');
+    if (Object.hasOwn(payload, 'nonce')) throw invalid('A logout token must not carry a nonce.');
     const sub = typeof payload.sub === 'string' && payload.sub ? payload.sub : undefined;
     const sid = typeof payload.sid === 'string' && payload.sid ? payload.sid : undefined;
     if (!sub && !sid) throw invalid('The logout token names neither a subject nor a session.');

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStores } from '../../server/stores';
+import type { Response } from '../support/browser';
+import { faultyStores, hold } from '../support/faulty-stores';
+import { signInAt, startStack, type Stack } from '../support/stack';
+
+/**
+ * A sign-out that lands while another request of the same user is half done: the sign-out wins,
+ * and nothing that request writes afterwards brings a session or a token back (DESIGN, the
+ * invariant). Each race is forced by holding one store call of the request in flight.
+ */
+describe('a sign-out racing a request of the same user', () => {
+  let stack: Stack;
+  let memory: Map<string, unknown>;
+  let faults: ReturnType<typeof faultyStores>;
+
+  beforeAll(async () => {
+    memory = new Map();
+    faults = faultyStores(createStores({}, { memory }));
+    // A short idle time makes a request refresh its session's lastSeen (a session write) soon.
+    stack = await startStack({ SESSION_IDLE_MINUTES: '0.05' }, { stores: faults.stores });
+  });
+  afterAll(() => stack?.close());
+
+  const keysOf = (prefix: string) => [...memory.keys()].filter((k) => k.startsWith(prefix));
+  const sessionsOf = (username: string) => keysOf('sessions:').filter((k) => String(memory.get(k)).includes(`"username":"${username}"`));
+
+  it('a sign-in whose code redemption overlaps a sign-out of the same user ends signed out, with no token left', async () => {
+    const first = stack.browser();
+    await stack.signIn(first, 'alice');
+    const aliceId = (await first.api(`${stack.url}/api/me`)).json().sub as string;
+
+    // A second tab signs alice in; hold its callback once the IdP has answered the code redemption.
+    const second = stack.browser();
+    const login = await second.get(`${stack.url}/auth/login`);
+    const held = hold();
+    const stop = faults.inject((call) => {
+      if (call.store === 'tokens' && call.key === aliceId) {
+        held.arrive();
+        return held.released;
+      }
+      return undefined;
+    });
+    const callback: Promise<Response> = signInAt(second, stack.url, 'alice', '/', login);
+    await held.reached;
+    stop();
+    // alice signs out in the first tab while the second tab's sign-in is half done.
+    expect((await first.api(`${stack.url}/auth/logout`, { method: 'POST' })).status).toBe(200);
+    held.release();
+    await callback;
+
+    expect((await second.api(`${stack.url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
+    expect((await second.api(`${stack.url}/api/me`)).status).toBe(401);
+    expect(keysOf(`tokens:${aliceId}`)).toEqual([]);
+    expect(sessionsOf('alice')).toEqual([]);
+  });
+
+  it('a request in flight during a sign-out cannot write its session back', async () => {
+    const alice = stack.browser();
+    await stack.signIn(alice, 'alice');
+    const other = stack.browser();
+    await stack.signIn(other, 'alice');
+    // Past the lastSeen step (a tenth of the 3 s idle time), a request writes its session back.
+    await new Promise((r) => setTimeout(r, 400));
+    const held = hold();
+    const stop = faults.inject((call) => {
+      if (call.store === 'sessions' && call.op === 'set') {
+        held.arrive();
+        return held.released;
+      }
+      return undefined;
+    });
+    const inFlight = alice.api(`${stack.url}/auth/session`);
+    await held.reached;
+    stop();
+    expect((await other.api(`${stack.url}/auth/logout`, { method: 'POST' })).status).toBe(200);
+    expect(sessionsOf('alice')).toEqual([]);
+    held.release();
+    await inFlight;
+
+    expect(sessionsOf('alice')).toEqual([]);
+    expect((await alice.api(`${stack.url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
+  });
+});
