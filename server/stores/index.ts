@@ -73,6 +73,20 @@ export function sweepExpired(memory: Map<string, unknown>, now = Date.now()): nu
 
 const CLOCK_SLOT_KEY = '{bff-clock}';
 
+/**
+ * What every node of a cluster is reached with: the cluster tells its nodes' addresses, not how
+ * to reach them, and node-redis gives the nodes it discovers only `defaults`. Without this, the
+ * credentials and TLS of a `rediss://user:pass@…` root URL would apply to the root node alone.
+ */
+export function clusterNodeDefaults(url: string): { username?: string; password?: string; socket: { tls: boolean } } {
+  const parsed = new URL(url);
+  return {
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    socket: { tls: parsed.protocol === 'rediss:' },
+  };
+}
+
 /** Redis TIME's reply (`[seconds, microseconds]`, as strings) in whole milliseconds. */
 export function redisTimeMs(reply: unknown): number {
   const [seconds, micros] = Array.isArray(reply) ? reply.map(Number) : [];
@@ -87,7 +101,8 @@ export function redisTimeMs(reply: unknown): number {
  */
 function redisStores(url: string, prefix: string, cluster: boolean, timeoutMs: number): Stores {
   const socket = { connectTimeout: timeoutMs, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1000) };
-  const clusterClient = cluster ? createCluster({ rootNodes: [{ url }], defaults: { socket, disableOfflineQueue: true } }) : undefined;
+  const nodes = clusterNodeDefaults(url);
+  const clusterClient = cluster ? createCluster({ rootNodes: [{ url }], defaults: { ...nodes, socket: { ...socket, ...nodes.socket }, disableOfflineQueue: true } }) : undefined;
   const client = clusterClient ?? createClient({ url, socket, disableOfflineQueue: true });
   // Connection errors surface through the failing calls; unhandled, the event would crash us.
   client.on('error', () => {});
