@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TestBrowser } from '../support/browser';
-import { startInspectableStack } from '../support/stack';
+import { signInAt, startInspectableStack } from '../support/stack';
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same requests, so a failure replays. */
 function prng(seed: number) {
@@ -81,6 +82,90 @@ describe('fuzz: malformed requests at /auth/callback, the logout routes and /api
       // alice is still signed in: nothing malformed signed her out.
       expect((await signedIn.api(`${stack.url}/auth/session`)).json().isAuthenticated).toBe(true);
       expect([...statuses.keys()].every((s) => s < 500)).toBe(true);
+    } finally {
+      await stack.close();
+    }
+  }, 120_000);
+});
+
+/** Every name a plain object answers for without owning it. */
+const PROTOTYPE_NAMES = Object.getOwnPropertyNames(Object.prototype);
+
+describe('fuzz: properties over the kinds of fault a review found (fast-check, seeded)', () => {
+  const piece = fc.oneof(fc.constantFrom(...PROTOTYPE_NAMES), fc.constantFrom(...PIECES), fc.string({ maxLength: 12 }), fc.stringMatching(/^[A-Za-z0-9_-]{43}$/));
+  const input = fc.oneof(piece, fc.array(piece, { maxLength: 4 }).map((parts) => parts.join('')));
+  const options = { seed: SEED, numRuns: 300 };
+
+  it('no state a client can send finds a sign-in it did not start, and none changes stored state', async () => {
+    const env = await startInspectableStack();
+    const { stack, memory } = env;
+    try {
+      const browser = stack.browser();
+      await browser.get(`${stack.url}/auth/login`); // a real sign-in pending in this browser
+      const before = new Map(memory);
+      await fc.assert(
+        fc.asyncProperty(input, input, async (state, code) => {
+          const res = await browser.get(`${stack.url}/auth/callback?state=${encodeURIComponent(state)}&code=${encodeURIComponent(code)}`);
+          expect(res.status).toBe(400);
+          expect(res.json().error).toBe(state ? 'login_state_mismatch' : 'login_state_missing');
+          expect((res.headers['set-cookie'] ?? []).some((c) => /^bff\.sid=[^;]/.test(c))).toBe(false);
+        }),
+        options,
+      );
+      expect(new Map(memory)).toEqual(before);
+    } finally {
+      await stack.close();
+    }
+  }, 120_000);
+
+  it('no sid or iss a client can send signs anyone out, and none is a 5xx', async () => {
+    const env = await startInspectableStack();
+    const { stack, memory } = env;
+    try {
+      const alice = stack.browser();
+      await stack.signIn(alice, 'alice');
+      const before = new Map(memory);
+      const iss = fc.oneof(fc.constant(undefined), fc.constant(stack.bff.idp.issuer), input);
+      await fc.assert(
+        fc.asyncProperty(input, iss, async (sid, issuer) => {
+          const query = new URLSearchParams({ sid, ...(issuer === undefined ? {} : { iss: issuer }) });
+          const res = await new TestBrowser().get(`${stack.url}/auth/frontchannel-logout?${query}`);
+          expect(res.status).toBeLessThan(500);
+          if (res.status === 200) expect(res.body).toContain('Nothing to sign out.');
+        }),
+        options,
+      );
+      expect(new Map(memory)).toEqual(before);
+      expect((await alice.api(`${stack.url}/auth/session`)).json().isAuthenticated).toBe(true);
+    } finally {
+      await stack.close();
+    }
+  }, 120_000);
+
+  it('whatever returnTo a sign-in starts with, it comes back to a path on the BFF origin', async () => {
+    const env = await startInspectableStack();
+    const { stack } = env;
+    try {
+      const browser = stack.browser();
+      await stack.signIn(browser, 'alice'); // later sign-ins go through the IdP session (SSO)
+      const dot = fc.constantFrom('.', '..', '%2e', '%2E', '.%2e', '%2e%2e', '%252e', '%252e%252e', '\uff0e', '%EF%BC%8E');
+      const sep = fc.constantFrom('/', '//', '\\', '/\\', '%2f', '%5c', '%252f', '\t', '\n', '');
+      const host = fc.constantFrom('evil.example', '@evil.example', 'evil.example:443', '');
+      const returnTo = fc.oneof(
+        input,
+        fc.tuple(sep, dot, sep, sep, host).map((parts) => `/${parts.join('')}`),
+        fc.tuple(fc.array(fc.tuple(dot, sep), { maxLength: 3 }), host).map(([segments, h]) => `/${segments.flat().join('')}/${h}`),
+      );
+      await fc.assert(
+        fc.asyncProperty(returnTo, async (target) => {
+          const done = await signInAt(browser, stack.url, 'alice', target);
+          expect(done.status).toBe(302);
+          const location = done.headers.location!;
+          expect(new URL(location).origin).toBe(stack.url);
+          expect(location.slice(stack.url.length)).toMatch(/^\/(?![/\\])/);
+        }),
+        { seed: SEED, numRuns: 80 },
+      );
     } finally {
       await stack.close();
     }
