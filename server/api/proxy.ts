@@ -1,10 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Context } from 'koa';
-import type { TokenCacheRead } from '../auth/token-cache';
 import { HttpError } from '../errors';
-import type { SessionUser } from '../session/data';
+import { signedInRequest } from '../session/current-user';
 import type { Services } from '../services';
+import { downstreamUrl } from './path';
 
 // Request headers worth passing on; cookies, the CSRF header and any Authorization never are.
 const FORWARD_REQUEST = ['accept', 'accept-language', 'content-type', 'content-length', 'if-none-match', 'if-modified-since'];
@@ -13,34 +13,6 @@ const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 /** Answers up to this size (declared by Content-Length) are read whole and sent in one write. */
 const SMALL_BODY_BYTES = 64 * 1024;
-
-/** The downstream path for /api/<rest>, or an error for anything that could leave the base URL. */
-export function downstreamUrl(baseUrl: string, rawPath: string, querystring: string): URL {
-  const rest = rawPath.replace(/^\/api(?=\/|$)/, '');
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(rest);
-  } catch {
-    throw new HttpError(400, 'invalid_path', 'The API path is not valid.');
-  }
-  const segments = decoded.split('/');
-  if (
-    /[\u0000-\u001f\u007f\\]/.test(decoded) ||
-    /%2f|%5c/i.test(rest) ||
-    segments.some((s) => s === '.' || s === '..') ||
-    rest.startsWith('//') ||
-    rest.length > 2048 ||
-    querystring.length > 4096
-  ) {
-    throw new HttpError(400, 'invalid_path', 'The API path is not valid.');
-  }
-  const base = new URL(`${baseUrl}/`);
-  const target = new URL(`${base.pathname.replace(/\/$/, '')}${rest || '/'}${querystring ? `?${querystring}` : ''}`, base);
-  if (target.origin !== base.origin || !target.pathname.startsWith(base.pathname.replace(/\/$/, ''))) {
-    throw new HttpError(400, 'invalid_path', 'The API path is not valid.');
-  }
-  return target;
-}
 
 /**
  * /api/* (session and X-CSRF required): calls the configured downstream API with the user's
@@ -54,11 +26,8 @@ export function apiProxy({ config, accessToken }: Services, baseUrl: string) {
     // Refuse an oversized body before any token work.
     const declared = Number(ctx.get('content-length') || 0);
     if (declared > config.maxApiBodyBytes) throw new HttpError(413, 'payload_too_large', `The body exceeds ${config.maxApiBodyBytes} bytes.`);
-    const user = ctx.state.user as SessionUser;
-    const token = await accessToken(user, config.api.scopes, {
-      signedOutAt: ctx.state.signedOutAt as number,
-      pending: ctx.state.prefetched as TokenCacheRead | undefined,
-    });
+    const { user, signedOutAt, prefetched } = signedInRequest(ctx);
+    const token = await accessToken(user, config.api.scopes, { signedOutAt, pending: prefetched });
 
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'x-request-id': String(ctx.state.requestId) };
     for (const name of FORWARD_REQUEST) {
