@@ -5,11 +5,10 @@ import { HttpError } from '../errors';
 import { signedInRequest } from '../session/current-user';
 import type { Services } from '../services';
 import { downstreamUrl } from './path';
+import { responseHeaders } from './response-headers';
 
 // Request headers worth passing on; cookies, the CSRF header and any Authorization never are.
 const FORWARD_REQUEST = ['accept', 'accept-language', 'content-type', 'content-length', 'if-none-match', 'if-modified-since'];
-// Response headers never passed back: hop-by-hop, and cookies of the downstream API.
-const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'trailer', 'te', 'set-cookie', 'www-authenticate']);
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 /** Answers up to this size (declared by Content-Length) are read whole and sent in one write. */
 const SMALL_BODY_BYTES = 64 * 1024;
@@ -56,14 +55,15 @@ export function apiProxy({ config, accessToken }: Services, baseUrl: string) {
       throw new HttpError(502, 'upstream_rejected_token', 'The API refused the access token.');
     }
     ctx.status = upstream.statusCode ?? 502;
-    for (const [name, value] of Object.entries(upstream.headers)) {
-      if (value !== undefined && !DROP_RESPONSE.has(name)) ctx.set(name, value as string | string[]);
-    }
-    ctx.set('Cache-Control', 'no-store');
     // A small answer of known size goes out with its headers in one write; anything else streams.
+    const bodiless = ctx.method === 'HEAD' || ctx.status === 204 || ctx.status === 304;
     const declaredLength = Number(upstream.headers['content-length']);
-    const small = ctx.method !== 'HEAD' && upstream.headers['content-length'] !== undefined && declaredLength <= SMALL_BODY_BYTES;
+    const small = bodiless || (upstream.headers['content-length'] !== undefined && declaredLength <= SMALL_BODY_BYTES);
     ctx.body = small ? await readWhole(upstream) : upstream;
+    // After the body, whose Content-Type and Content-Length Koa sets: the API's representation
+    // headers (and on HEAD its length) replace them.
+    ctx.set(responseHeaders(upstream, { method: ctx.method, target, baseUrl }));
+    ctx.set('Cache-Control', 'no-store');
   };
 }
 
