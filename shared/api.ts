@@ -30,6 +30,7 @@ export const ErrorCodes = [
   'not_found',
   'method_not_allowed',
   'payload_too_large',
+  'body_not_allowed',
   'upstream_unavailable',
   'upstream_timeout',
   'upstream_rejected_token',

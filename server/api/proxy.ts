@@ -1,14 +1,16 @@
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import type { Context } from 'koa';
 import { HttpError } from '../errors';
 import { signedInRequest } from '../session/current-user';
 import type { Services } from '../services';
+import { requestBody } from './framing';
 import { downstreamUrl } from './path';
 import { responseHeaders } from './response-headers';
+import { upstreamClient } from './upstream';
 
-// Request headers worth passing on; cookies, the CSRF header and any Authorization never are.
-const FORWARD_REQUEST = ['accept', 'accept-language', 'content-type', 'content-length', 'if-none-match', 'if-modified-since'];
+// Request headers worth passing on; cookies, the CSRF header, any Authorization, framing and
+// hop-by-hop fields never are (framing.ts and upstream.ts say why).
+const FORWARD_REQUEST = ['accept', 'accept-language', 'content-type', 'if-none-match', 'if-modified-since'];
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 /** Answers up to this size (declared by Content-Length) are read whole and sent in one write. */
 const SMALL_BODY_BYTES = 64 * 1024;
@@ -16,15 +18,14 @@ const SMALL_BODY_BYTES = 64 * 1024;
 /**
  * /api/* (session and X-CSRF required): calls the configured downstream API with the user's
  * access token from the server-side cache, refreshed silently when needed; streams the answer.
+ * Method, path and framing are refused before any token work.
  */
 export function apiProxy({ config, accessToken }: Services, baseUrl: string) {
-  const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  const callUpstream = upstreamClient();
   return async function proxyToApi(ctx: Context) {
     if (!METHODS.has(ctx.method)) throw new HttpError(405, 'method_not_allowed', 'Method not allowed.');
     const target = downstreamUrl(baseUrl, ctx.path, ctx.querystring);
-    // Refuse an oversized body before any token work.
-    const declared = Number(ctx.get('content-length') || 0);
-    if (declared > config.maxApiBodyBytes) throw new HttpError(413, 'payload_too_large', `The body exceeds ${config.maxApiBodyBytes} bytes.`);
+    const body = requestBody(ctx.req, config.maxApiBodyBytes);
     const { user, signedOutAt, prefetched } = signedInRequest(ctx);
     const token = await accessToken(user, config.api.scopes, { signedOutAt, pending: prefetched });
 
@@ -33,20 +34,10 @@ export function apiProxy({ config, accessToken }: Services, baseUrl: string) {
       const value = ctx.get(name);
       if (value) headers[name] = value;
     }
-    const secure = target.protocol === 'https:';
-    const upstream = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = (secure ? https : http).request(target, {
-        method: ctx.method,
-        headers,
-        agent: secure ? agents.https : agents.http,
-        timeout: config.api.timeoutMs,
-      });
-      req.on('response', resolve);
-      req.on('timeout', () => req.destroy(new HttpError(504, 'upstream_timeout', 'The API did not answer in time.')));
-      req.on('error', (err) => reject(err instanceof HttpError ? err : new HttpError(502, 'upstream_unavailable', 'The API could not be reached.', { cause: err })));
-      if (ctx.method === 'GET' || ctx.method === 'HEAD') req.end();
-      else pipeBounded(ctx, req, config.maxApiBodyBytes, reject);
-    });
+    const upstream = await callUpstream({ target, method: ctx.method, headers, body, source: ctx.req, limit: config.maxApiBodyBytes, timeoutMs: config.api.timeoutMs });
+    // The API answered before it had the browser's whole content: the rest is not read, so
+    // the browser's connection closes instead of being drained.
+    if (!ctx.req.complete) ctx.set('Connection', 'close');
 
     if (upstream.statusCode === 401) {
       // The API refused a token the IdP just gave us: not the browser's session ending, so no 401
@@ -77,18 +68,4 @@ function readWhole(upstream: http.IncomingMessage): Promise<Buffer> {
       if (!upstream.complete) reject(new HttpError(502, 'upstream_unavailable', 'The API answer was cut off.'));
     });
   });
-}
-
-/** Streams the request body upstream, cutting it off past the limit (chunked bodies declare none). */
-function pipeBounded(ctx: Context, upstream: http.ClientRequest, limit: number, reject: (err: unknown) => void) {
-  let size = 0;
-  ctx.req.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size > limit) {
-      ctx.req.unpipe(upstream);
-      upstream.destroy();
-      reject(new HttpError(413, 'payload_too_large', `The body exceeds ${limit} bytes.`));
-    }
-  });
-  ctx.req.pipe(upstream);
 }
