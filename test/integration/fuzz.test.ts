@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TestBrowser } from '../support/browser';
-import { signInAt, startInspectableStack } from '../support/stack';
+import { bearerUser, rawRequest, RawUpstream } from '../support/raw-upstream';
+import { signInAt, startInspectableStack, startStack } from '../support/stack';
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same requests, so a failure replays. */
 function prng(seed: number) {
@@ -170,4 +171,61 @@ describe('fuzz: properties over the kinds of fault a review found (fast-check, s
       await stack.close();
     }
   }, 120_000);
+
+  it('no path form or framing a browser can send reaches the API outside its base or badly framed', async () => {
+    const upstream = await RawUpstream.start();
+    const stack = await startStack({ API_BASE_URL: `${upstream.url}/base`, API_TIMEOUT_MS: '2000' });
+    try {
+      const alice = stack.browser();
+      await stack.signIn(alice, 'alice');
+      const cookie = await alice.jar.getCookieString(stack.url);
+      const dot = fc.constantFrom('.', '..', '%2e', '%2E%2e', '.%2e', '%252e%252e', '%25252e', '\uff0e\uff0e', '%EF%BC%8E%EF%BC%8E', '%c0%ae%c0%ae', '\u2024\u2024', '...');
+      const tail = fc.constantFrom('', ';', ';a=b', ';%2f', '%3b', '%20', '%09');
+      const sep = fc.constantFrom('%2f', '%5c', '%252f', '%255c', '\\', '%00', '%0d%0a');
+      const word = fc.constantFrom('me', 'todos', 'caf%C3%A9', 'a;b=c', 'x', '42');
+      const segment = fc.oneof(word, fc.tuple(dot, tail).map(([d, t]) => d + t), fc.tuple(word, sep, word).map((parts) => parts.join('')));
+      const path = fc.array(segment, { minLength: 1, maxLength: 4 }).map((segments) => `/api/${segments.join('/')}`);
+      const framing = fc.constantFrom(
+        { lines: [] as string[], content: '' },
+        { lines: ['Content-Length: 5'], content: 'hello' },
+        { lines: ['Content-Length: 0'], content: '' },
+        { lines: ['Content-Length: 005'], content: 'hello' },
+        { lines: ['Transfer-Encoding: chunked'], content: '5\r\nhello\r\n0\r\n\r\n' },
+        { lines: ['Transfer-Encoding: chunked', 'Content-Length: 40'], content: '5\r\nhello\r\n0\r\n\r\n' },
+        { lines: ['Content-Length: 5', 'Content-Length: 5'], content: 'hello' },
+      );
+      const method = fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE');
+      await fc.assert(
+        fc.asyncProperty(path, method, framing, async (target, verb, frame) => {
+          const before = upstream.mark();
+          const head = [`${verb} ${target} HTTP/1.1`, `Host: ${new URL(stack.url).host}`, 'X-CSRF: 1', `Cookie: ${cookie}`, 'Connection: close', ...frame.lines];
+          const res = await rawRequest(stack.url, `${head.join('\r\n')}\r\n\r\n${frame.content}`, { timeoutMs: 5000 });
+          await new Promise((r) => setTimeout(r, 5));
+          const { requests } = upstream.since(before);
+          expect(res.status).not.toBe(500);
+          if (res.status >= 400 && res.status < 500) {
+            expect(requests).toEqual([]);
+            return;
+          }
+          // It went through: exactly one request, under the base, with no dot segment however it
+          // is read, framed by the proxy, carrying exactly the content sent, with alice's token.
+          expect(requests).toHaveLength(1);
+          const [sent] = requests as [NonNullable<(typeof requests)[0]>];
+          expect(sent.target.startsWith('/base/')).toBe(true);
+          let readings = [sent.target.split('?')[0]!];
+          for (let i = 0; i < 4; i++) readings = readings.flatMap((r) => { try { return [r, decodeURIComponent(r).normalize('NFKC')]; } catch { return [r]; } });
+          for (const reading of readings) {
+            expect(reading.split(/[/\\]/).map((seg) => seg.split(';')[0]!.trim())).not.toContain('..');
+          }
+          expect(sent.body?.toString('latin1') ?? '').toBe(['GET', 'HEAD', 'DELETE'].includes(verb) ? '' : frame.content.includes('hello') ? 'hello' : '');
+          expect(upstream.connections[sent.connection - 1]!.malformed).toBeUndefined();
+          expect(bearerUser(sent)).toBe('alice');
+        }),
+        { seed: SEED, numRuns: 300 },
+      );
+    } finally {
+      await stack.close();
+      await upstream.close();
+    }
+  }, 180_000);
 });
