@@ -39,6 +39,8 @@ export interface Config {
   api: { baseUrl?: string; scopes: string[]; timeoutMs: number; samplePort: number };
   postLogoutRedirectUri: string;
   backchannelLogout: boolean;
+  /** Accept logout tokens without `exp` when `iat` is recent (providers that omit it; FINDINGS). */
+  logoutTokenExpOptional: boolean;
   /** Least time between two JWKS fetches triggered by an unknown `kid` (an IdP-load guard). */
   jwksCooldownMs: number;
   staticDir: string;
@@ -108,6 +110,7 @@ const schema = z.object({
   SAMPLE_API_PORT: port(4000),
   POST_LOGOUT_REDIRECT_URI: httpUrl.optional(),
   BACKCHANNEL_LOGOUT: flag.optional(),
+  LOGOUT_TOKEN_EXP_OPTIONAL: flag.default(false),
   STATIC_DIR: z.string().default('dist/client'),
   LOG_REQUESTS: flag.default(true),
 });
@@ -247,6 +250,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     },
     postLogoutRedirectUri: e.POST_LOGOUT_REDIRECT_URI ?? `${publicUrl.origin}/`,
     backchannelLogout: e.BACKCHANNEL_LOGOUT ?? identity.kind !== 'entra',
+    logoutTokenExpOptional: e.LOGOUT_TOKEN_EXP_OPTIONAL,
     jwksCooldownMs: e.JWKS_REFETCH_COOLDOWN_SECONDS * 1000,
     staticDir: e.STATIC_DIR,
     logRequests: e.LOG_REQUESTS,

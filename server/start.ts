@@ -96,6 +96,7 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
           outbound,
           algorithms: idp.signingAlgorithms,
           cooldownMs: config.jwksCooldownMs,
+          expOptional: config.logoutTokenExpOptional,
         })
       : undefined;
     const app = createApp(services, { apiBaseUrl, verifyLogoutToken });

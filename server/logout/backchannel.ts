@@ -11,12 +11,22 @@ const MAX_BODY_BYTES = 16 * 1024;
  * Validate the logout_token fully, drop a replayed jti, then sign the user out by sid (or by
  * sub when the token has no sid). A store failure is a 503, so the IdP retries.
  */
-export function backchannelLogout({ idp, signOut, stores }: Services, verify: (token: string) => Promise<LogoutToken>) {
+export function backchannelLogout({ idp, signOut, stores, log }: Services, verify: (token: string) => Promise<LogoutToken>) {
+  /** The logout token, validated; a refusal is logged with its reason (never the token), so an operator can see why a provider's logout did nothing. */
+  async function validToken(ctx: Context): Promise<LogoutToken> {
+    try {
+      const form = await readForm(ctx, MAX_BODY_BYTES);
+      const tokens = form.getAll('logout_token');
+      if (tokens.length !== 1 || !tokens[0]) throw badRequest('bad_request', 'Exactly one logout_token is required.');
+      return await verify(tokens[0]);
+    } catch (err) {
+      if (err instanceof HttpError && err.status < 500) log.warn('backchannel.refused', { requestId: ctx.state.requestId, status: err.status, code: err.code, reason: err.message });
+      throw err;
+    }
+  }
+
   return async function logoutFromBackchannel(ctx: Context) {
-    const form = await readForm(ctx, MAX_BODY_BYTES);
-    const tokens = form.getAll('logout_token');
-    if (tokens.length !== 1 || !tokens[0]) throw badRequest('bad_request', 'Exactly one logout_token is required.');
-    const token = await verify(tokens[0]);
+    const token = await validToken(ctx);
 
     const replayKey = `jti:${idp.issuer} ${token.jti}`;
     if ((await stores.logout.get(replayKey)) !== undefined) {

@@ -23,7 +23,22 @@ export interface LogoutTokenVerifierOptions {
   /** The IdP's id_token_signing_alg_values_supported, when it publishes them. */
   algorithms?: string[];
   cooldownMs: number;
+  /**
+   * Accept a token without `exp` when its `iat` is within LOGOUT_TOKEN_MAX_AGE_S
+   * (LOGOUT_TOKEN_EXP_OPTIONAL=1): Glewlwyd 2.7, Keycloak before 23.0.4, Ory Hydra, authentik
+   * before 2025.8.2 and LemonLDAP::NG send none (FINDINGS). Off by default: §2.6 validates
+   * `exp` as for ID tokens.
+   */
+  expOptional?: boolean;
 }
+
+/**
+ * `typ` values a logout token may carry (§2.4 and errata §4.1: `logout+jwt` is RECOMMENDED, and
+ * requiring it breaks most deployments). Absent, `JWT` (Keycloak before 24, Glewlwyd) and
+ * `logout+jwt` are accepted; a `typ` naming any other kind (`at+jwt`, `secevent+jwt`, …) is not,
+ * so no other token of the IdP's can be replayed here.
+ */
+const LOGOUT_TOKEN_TYPES = new Set(['jwt', 'application/jwt', 'logout+jwt', 'application/logout+jwt']);
 
 const invalid = (message: string) => new HttpError(400, 'invalid_logout_token', message);
 
@@ -50,7 +65,7 @@ export function logoutTokenVerifier(options: LogoutTokenVerifierOptions) {
         algorithms,
         maxTokenAge: LOGOUT_TOKEN_MAX_AGE_S,
         clockTolerance: CLOCK_SKEW_S,
-        requiredClaims: ['iat', 'exp', 'jti'],
+        requiredClaims: options.expOptional ? ['iat', 'jti'] : ['iat', 'exp', 'jti'],
       });
       payload = verified.payload;
       typ = verified.protectedHeader.typ;
@@ -59,8 +74,8 @@ export function logoutTokenVerifier(options: LogoutTokenVerifierOptions) {
       if (reason === 'unavailable') throw new HttpError(503, 'upstream_unavailable', "The identity provider's keys could not be fetched; retry later.", { cause: err });
       throw invalid(reason);
     }
-    if (typ !== undefined && typ.toLowerCase() !== 'logout+jwt' && typ.toLowerCase() !== 'application/logout+jwt') {
-      throw invalid('The logout token has the wrong typ header.');
+    if (typ !== undefined && !LOGOUT_TOKEN_TYPES.has(String(typ).toLowerCase())) {
+      throw invalid(`The logout token's typ header names another kind of token (${String(typ).slice(0, 40).replace(/[^\w+./-]/g, '?')}).`);
     }
     const events = payload.events;
     if (!events || typeof events !== 'object' || Array.isArray(events)) throw invalid('The logout token has no events object.');
@@ -78,7 +93,9 @@ export function logoutTokenVerifier(options: LogoutTokenVerifierOptions) {
 
 function reasonOf(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return 'The logout token has expired.';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `The logout token's ${err.claim} claim is not valid.`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    return err.reason === 'missing' ? `The logout token has no ${err.claim} claim${err.claim === 'exp' ? ' (LOGOUT_TOKEN_EXP_OPTIONAL=1 accepts such tokens from providers that omit it)' : ''}.` : `The logout token's ${err.claim} claim is not valid.`;
+  }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'The logout token is signed with an algorithm that is not accepted.';
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'The logout token is signed with an unknown key.';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'The logout token signature is not valid.';

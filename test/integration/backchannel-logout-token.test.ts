@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { generateKeyPair, importJWK, SignJWT, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestBrowser, Response } from '../support/browser';
+import { createLogger } from '../../server/log';
 import { startInspectableStack, type Stack } from '../support/stack';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -28,8 +29,10 @@ describe('back-channel logout: logout_token validation (section 2.6)', () => {
     sessionId: string;
   }
 
+  const lines: string[] = [];
+
   beforeAll(async () => {
-    ({ stack, memory, keys } = await startInspectableStack());
+    ({ stack, memory, keys } = await startInspectableStack({}, { logger: createLogger((line) => void lines.push(line)) }));
     const signingKey = stack.bff.devIdp!.signingKey;
     kid = signingKey.kid!;
     idpKey = await importJWK(signingKey, 'RS256');
@@ -211,8 +214,27 @@ describe('back-channel logout: logout_token validation (section 2.6)', () => {
       await expectRefusedAndNothingChanged(async () => postToken(await sign(claims({ jti: undefined }))));
     });
 
-    it('a token with typ JWT is refused (typ must be absent or logout+jwt)', async () => {
-      await expectRefusedAndNothingChanged(async () => postToken(await sign(claims(), { typ: 'JWT' })));
+    it.each(['at+jwt', 'application/at+jwt', 'secevent+jwt', 'id_token+jwt', 'dpop+jwt', 'token-introspection+jwt', 'JOSE', 'logout'])(
+      'a token whose typ names another kind of token is refused (%s)',
+      async (typ) => {
+        await expectRefusedAndNothingChanged(async () => postToken(await sign(claims(), { typ })));
+      },
+    );
+
+    it('every refusal is logged with its reason, and never with the token', async () => {
+      const tokens = [await sign(claims({ exp: undefined })), await sign(claims(), { typ: 'at+jwt' }), await sign(claims({ aud: 'someone-else' }))];
+      const logged = lines.length;
+      for (const token of tokens) expect((await postToken(token)).status).toBe(400);
+      await post('state=x');
+      const refusals = lines.slice(logged).map((l) => JSON.parse(l)).filter((e) => e.event === 'backchannel.refused');
+      expect(refusals.map((e) => e.reason)).toEqual([
+        expect.stringContaining('no exp claim'),
+        expect.stringContaining('another kind of token (at+jwt)'),
+        expect.stringContaining('aud'),
+        expect.stringContaining('Exactly one logout_token'),
+      ]);
+      const everything = lines.join('\n');
+      for (const token of tokens) for (const part of token.split('.')) expect(everything).not.toContain(part);
     });
   });
 
@@ -277,6 +299,13 @@ describe('back-channel logout: logout_token validation (section 2.6)', () => {
       await expectSignedIn(bob);
     });
 
+    it.each(['JWT', 'jwt', 'logout+jwt', 'application/logout+jwt'])('a valid token with typ %s is accepted (Keycloak before 24 and Glewlwyd send JWT)', async (typ) => {
+      const user = await signIn('alice');
+      expectSuccess(await postToken(await sign(claims({ sid: user.sid }), { typ })));
+      await expectSignedOut(user);
+      await expectSignedIn(bob);
+    });
+
     it('a valid token without a typ header is accepted', async () => {
       const user = await signIn('alice');
       expectSuccess(await postToken(await sign(claims({ sid: user.sid }), { typ: undefined })));
@@ -311,5 +340,42 @@ describe('back-channel logout: logout_token validation (section 2.6)', () => {
       await expectSignedIn(user);
       await expectSignedIn(bob);
     });
+  });
+});
+
+/** Providers that omit `exp` (FINDINGS): a documented switch accepts their tokens while `iat` is recent. */
+describe('back-channel logout with LOGOUT_TOKEN_EXP_OPTIONAL=1', () => {
+  let stack: Stack;
+  let idpKey: CryptoKey | Uint8Array;
+  let kid: string;
+
+  beforeAll(async () => {
+    ({ stack } = await startInspectableStack({ LOGOUT_TOKEN_EXP_OPTIONAL: '1' }));
+    kid = stack.bff.devIdp!.signingKey.kid!;
+    idpKey = await importJWK(stack.bff.devIdp!.signingKey, 'RS256');
+  });
+  afterAll(() => stack?.close());
+
+  const now = () => Math.floor(Date.now() / 1000);
+  async function tokenFor(browser: TestBrowser, iat: number) {
+    const sub = (await browser.api(`${stack.url}/api/me`)).json().sub as string;
+    const payload = { iss: stack.bff.idp.issuer, aud: stack.bff.idp.clientId, iat, jti: randomUUID(), sub, events: { [EVENT]: {} } };
+    return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(idpKey);
+  }
+  const postToken = (token: string) => stack.browser().post(`${stack.url}/auth/backchannel-logout`, { body: new URLSearchParams({ logout_token: token }).toString(), headers: FORM });
+
+  it('a token without exp whose iat is within the maximum age signs the user out', async () => {
+    const alice = stack.browser();
+    await stack.signIn(alice, 'alice');
+    expect((await postToken(await tokenFor(alice, now() - 60))).status).toBe(200);
+    expect((await alice.api(`${stack.url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
+  });
+
+  it('a token without exp issued longer ago than the maximum age is still refused', async () => {
+    const alice = stack.browser();
+    await stack.signIn(alice, 'alice');
+    const res = await postToken(await tokenFor(alice, now() - 400));
+    expect([res.status, res.json().error]).toEqual([400, 'invalid_logout_token']);
+    expect((await alice.api(`${stack.url}/auth/session`)).json().isAuthenticated).toBe(true);
   });
 });
