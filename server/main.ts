@@ -20,7 +20,7 @@ if (config.sessionKeysGenerated) {
 try {
   const bff = await startBff(config, { logger: log, extraOrigins: config.production ? [] : ['http://localhost:5173'] });
   log.info('bff.started', { url: config.publicUrl, listening: bff.url, idp: bff.idp.issuer, api: bff.apiBaseUrl });
-  process.stdout.write(`\n  BFF ready at ${config.publicUrl}  (sign in as alice / password with the embedded dev IdP)\n\n`);
+  process.stdout.write(`\n  BFF ready at ${config.publicUrl}  (${signInHint(bff.idp)})\n\n`);
   const stop = async () => {
     await bff.close();
     process.exit(0);
@@ -30,4 +30,10 @@ try {
 } catch (err) {
   process.stderr.write(`The BFF could not start: ${(err as Error).message}\n`);
   process.exit(1);
+}
+
+/** Which identity provider the start-up banner names: only the embedded one has seeded users. */
+function signInHint(idp: { kind: 'dev' | 'oidc' | 'entra'; issuer: string }): string {
+  if (idp.kind === 'dev') return 'sign in as alice / password with the embedded dev IdP';
+  return `signing in with ${idp.kind === 'entra' ? 'Microsoft Entra ID' : 'the OpenID provider'} ${idp.issuer}`;
 }

@@ -56,6 +56,14 @@ describe.skipIf(!hasRedis)('two BFF processes sharing one Redis and one dev IdP'
     }
   }
 
+  it('names the OpenID provider in use in its start-up banner, not the embedded dev IdP', () => {
+    for (const instance of [a, b]) {
+      const banner = instance.child.output.find((l) => l.includes('BFF ready at'));
+      expect(banner).toContain(`signing in with the OpenID provider ${idp.issuer}`);
+      expect(banner).not.toContain('alice / password');
+    }
+  });
+
   it('keeps its keys under the prefix, each with a TTL, and no token in plain text', async () => {
     const alice = browser();
     await signInAt(alice, a.url, 'alice');
