@@ -50,34 +50,41 @@ export function callback(services: Services, pendingLogins: PendingLogins, sessi
     } catch (err) {
       throw redemptionError(err);
     }
-    const user = toSessionUser(result);
-    if (!user) throw new HttpError(400, 'login_failed', 'The identity provider returned no usable account.');
+    const signedIn = toSessionUser(result, services.idp.sidFromSessionState ? q.session_state : undefined);
+    if (!signedIn) throw new HttpError(400, 'login_failed', 'The identity provider returned no usable account.');
+    const { user, sidFromSessionState } = signedIn;
 
     const sessionId = newSessionId();
     await signOut.recordSignIn(user, sessionId);
     const now = Date.now();
     await sessions.begin(ctx, sessionId, { createdAt: now, lastSeen: now, signInStartedAt, user });
+    if (sidFromSessionState) {
+      log.warn('auth.sid_from_session_state', { requestId: ctx.state.requestId, message: "The ID token has no sid claim; using the authorization response's session_state. Add the optional claim 'sid' to the app registration's ID token (Token configuration)." });
+    }
     log.info('auth.signin', { requestId: ctx.state.requestId, user: user.homeAccountId });
     ctx.redirect(`${config.publicUrl}${pending.returnTo}`);
   };
 }
 
-function toSessionUser(result: AuthenticationResult): SessionUser | undefined {
+/** `sessionState`: the authorization response's session_state, where the provider makes it the sid (IdentityProvider.sidFromSessionState). */
+function toSessionUser(result: AuthenticationResult, sessionState: unknown): { user: SessionUser; sidFromSessionState: boolean } | undefined {
   const account = result.account;
   const claims = (result.idTokenClaims ?? {}) as Record<string, unknown>;
   if (!account?.homeAccountId || typeof claims.iss !== 'string' || typeof claims.sub !== 'string') return undefined;
   const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefined);
-  return {
+  const sidFromState = str(claims.sid) ? undefined : str(sessionState)?.slice(0, 256);
+  const user: SessionUser = {
     homeAccountId: account.homeAccountId,
     issuer: claims.iss,
     subject: claims.sub,
-    sid: str(claims.sid),
+    sid: str(claims.sid) ?? sidFromState,
     name: str(claims.name) ?? account.name ?? account.username,
     username: str(claims.preferred_username) ?? account.username,
     email: str(claims.email),
     account: { environment: account.environment, tenantId: account.tenantId, localAccountId: account.localAccountId, username: account.username },
     loginHint: str(claims.login_hint),
   };
+  return { user, sidFromSessionState: sidFromState !== undefined };
 }
 
 function redemptionError(err: unknown): HttpError {

@@ -23,6 +23,12 @@ export interface IdentityProvider {
   signingAlgorithms?: string[];
   /** The IdP's origin: the only one allowed to frame the front-channel logout page. */
   origin: string;
+  /**
+   * The authorization response's `session_state` is the ID token's `sid` (Entra), so it stands in
+   * when the ID token has none (tenants that never added the optional claim). Elsewhere
+   * `session_state` is OIDC Session Management's opaque value, never a `sid`.
+   */
+  sidFromSessionState: boolean;
 }
 
 export interface IdentityEndpoint {
@@ -79,5 +85,6 @@ export async function discoverIdentityProvider(endpoint: IdentityEndpoint, outbo
     jwksUri: metadata.jwks_uri as string,
     signingAlgorithms: Array.isArray(metadata.id_token_signing_alg_values_supported) ? (metadata.id_token_signing_alg_values_supported as string[]) : undefined,
     origin: new URL(metadata.authorization_endpoint as string).origin,
+    sidFromSessionState: endpoint.kind === 'entra',
   };
 }

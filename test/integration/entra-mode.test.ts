@@ -2,6 +2,7 @@ import { ProtocolMode } from '@azure/msal-node';
 import { createHash, randomBytes } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../server/log';
 import { parseForm, TestBrowser, type Response } from '../support/browser';
 import { startEntraEmulator, type EntraEmulator } from '../support/entra-emulator';
 import { everythingReceived, JWT_PATTERN, loadIframes, startInspectableStack, withExpiredAccessTokens, type TokenCacheJson } from '../support/stack';
@@ -340,5 +341,55 @@ describe('the Entra emulator refuses what Entra refuses', () => {
     // The emulator session is gone: the next sign-in shows the form again.
     const next = await browser.get(`${endpoint('authorize')}?${new URLSearchParams({ client_id: app.clientId, response_type: 'code', redirect_uri: app.redirectUris[0]!, scope: 'openid' })}`);
     expect(next.body).toContain('<form');
+  });
+});
+
+describe('an Entra tenant whose ID tokens carry no sid (the optional claim was never added)', () => {
+  let entra: EntraEmulator;
+  let env: Inspectable;
+  let bff: string;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    entra = await startEntraEmulator({ sidClaim: false });
+    env = await startInspectableStack(
+      { ENTRA_TENANT_ID: entra.tenantId, ENTRA_CLIENT_ID: CLIENT_ID, ENTRA_CLIENT_SECRET: CLIENT_SECRET, ENTRA_CLOUD_INSTANCE: entra.origin, OIDC_CA_FILE: entra.caFile },
+      { logger: createLogger((line) => void lines.push(line)) },
+    );
+    bff = env.stack.url;
+    entra.registerApplication({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${bff}/auth/callback`, `${bff}/`], frontchannelLogoutUrl: `${bff}/auth/frontchannel-logout` });
+  });
+  afterAll(async () => {
+    await env?.stack.close();
+    await entra?.close();
+  });
+
+  /** Signs in through Entra's form; returns the authorization response's session_state. */
+  async function signIn(browser: TestBrowser, username: string): Promise<string> {
+    const login = await browser.get(`${bff}/auth/login`);
+    let res = await browser.get(login.headers.location!);
+    if (res.status === 200) {
+      const form = parseForm(res.body, res.url);
+      res = await browser.post(form.action, { form: { ...form.fields, username, password: 'password' } });
+    }
+    const back = new URL(res.headers.location!);
+    expect((await browser.get(back.toString())).status).toBe(302);
+    return back.searchParams.get('session_state')!;
+  }
+
+  it("front-channel logout still finds the user by the authorization response's session_state, and the log names the claim to add", async () => {
+    const [alice, bob] = [new TestBrowser(entra.ca), new TestBrowser(entra.ca)];
+    const sessionState = await signIn(alice, 'alice');
+    await signIn(bob, 'bob');
+    const account = entra.account('alice');
+    expect(decodeJwt(Object.values(env.tokenCacheOf(account.homeAccountId)!.IdToken)[0]!.secret).sid).toBeUndefined();
+    const warning = lines.map((l) => JSON.parse(l)).find((e) => e.event === 'auth.sid_from_session_state');
+    expect(warning?.message).toContain("optional claim 'sid'");
+
+    const [frame] = await loadIframes([`${bff}/auth/frontchannel-logout?sid=${sessionState}`]);
+    expect(frame!.body).toContain('Signed out.');
+    expect((await alice.api(`${bff}/auth/session`)).json()).toEqual({ isAuthenticated: false });
+    expect(env.keys(`tokens:${account.homeAccountId}`)).toEqual([]);
+    expect((await bob.api(`${bff}/api/me`)).status).toBe(200);
   });
 });

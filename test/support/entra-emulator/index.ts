@@ -30,6 +30,8 @@ export interface EntraEmulatorOptions {
   accessTokenTtlSeconds?: number;
   /** Where the dev CA lives (shared with the dev IdP). */
   certDir?: string;
+  /** false: ID tokens carry no `sid` (the optional claim was never added); default true. */
+  sidClaim?: boolean;
 }
 
 export interface EntraAccount {
@@ -76,7 +78,7 @@ export async function startEntraEmulator(options: EntraEmulatorOptions = {}): Pr
   const tenantId = (options.tenantId ?? randomUUID()).toLowerCase();
   const issuer = `${origin}/${tenantId}/v2.0`;
   const dir = new Directory(tenantId, options.apis ?? [{ appIdUri: 'api://sample-api', scopes: ['access_as_user'] }]);
-  const tokens = await TokenIssuer.create(issuer, tenantId, options.accessTokenTtlSeconds ?? 3599);
+  const tokens = await TokenIssuer.create(issuer, tenantId, options.accessTokenTtlSeconds ?? 3599, options.sidClaim ?? true);
 
   const requests: string[] = [];
   app.use((ctx, next) => {

@@ -22,13 +22,15 @@ export class TokenIssuer {
     readonly issuer: string,
     readonly tenantId: string,
     private readonly ttlSeconds: number,
+    private readonly sidClaim: boolean,
   ) {}
 
-  static async create(issuer: string, tenantId: string, ttlSeconds: number): Promise<TokenIssuer> {
+  /** `sidClaim: false`: a tenant that never added the optional `sid` claim (only `session_state` carries it). */
+  static async create(issuer: string, tenantId: string, ttlSeconds: number, sidClaim = true): Promise<TokenIssuer> {
     const { privateKey, publicKey } = await generateKeyPair('RS256');
     const kid = randomBytes(20).toString('base64url');
     const jwk = { ...(await exportJWK(publicKey)), kid, use: 'sig', issuer };
-    return new TokenIssuer(privateKey, jwk, issuer, tenantId, ttlSeconds);
+    return new TokenIssuer(privateKey, jwk, issuer, tenantId, ttlSeconds, sidClaim);
   }
 
   get expiresIn() {
@@ -46,7 +48,7 @@ export class TokenIssuer {
       ...(nonce ? { nonce } : {}),
       oid: user.oid,
       preferred_username: user.upn,
-      sid,
+      ...(this.sidClaim ? { sid } : {}),
       sub: pairwiseSubject(user.oid, clientId),
       tid: this.tenantId,
       // An optional claim at Entra (Token configuration); the end-session request's logout_hint.
