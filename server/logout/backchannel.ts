@@ -25,6 +25,20 @@ export function backchannelLogout({ idp, signOut, stores, log }: Services, verif
     }
   }
 
+  /**
+   * By sid when the token names one we recorded, else by sub (§2.7: sub alone ends all of the
+   * subject's sessions). A sid we never recorded with a known sub ends the user's sessions only
+   * if some were recorded without a sid (their ID token had none): those are the sessions such a
+   * token can mean; sessions known by another sid are left alone.
+   */
+  async function userOf(token: LogoutToken): Promise<string | undefined> {
+    const bySid = token.sid ? await signOut.userBySid(idp.issuer, token.sid) : undefined;
+    if (bySid || !token.sub) return bySid;
+    const bySub = await signOut.userBySub(idp.issuer, token.sub);
+    if (!bySub || !token.sid) return bySub;
+    return (await signOut.hasSessionWithoutSid(bySub)) ? bySub : undefined;
+  }
+
   return async function logoutFromBackchannel(ctx: Context) {
     const token = await validToken(ctx);
 
@@ -33,7 +47,7 @@ export function backchannelLogout({ idp, signOut, stores, log }: Services, verif
       ctx.status = 200;
       return;
     }
-    const user = token.sid ? await signOut.userBySid(idp.issuer, token.sid) : await signOut.userBySub(idp.issuer, token.sub!);
+    const user = await userOf(token);
     if (user) await signOut.signOut(user, 'backchannel', ctx.state.requestId);
     // Remembered only after the sign-out has happened: a failed attempt may be retried.
     await stores.logout.set(replayKey, 1, (LOGOUT_TOKEN_MAX_AGE_S + 60) * 1000);

@@ -60,6 +60,11 @@ export class SignOutService {
     return typeof value === 'string' ? value : undefined;
   }
 
+  /** Whether any of the user's recorded sessions came from an ID token without a `sid`. */
+  async hasSessionWithoutSid(homeAccountId: string): Promise<boolean> {
+    return (await this.sessionsOf(homeAccountId)).some((s) => !s.sid);
+  }
+
   async signOut(homeAccountId: string, path: SignOutPath, requestId?: string): Promise<SignOutResult> {
     const { tokens, sessions, logout } = this.stores;
     // 1. The tombstone comes first: from here on no earlier session or token write survives.

@@ -327,6 +327,21 @@ describe('back-channel logout: logout_token validation (section 2.6)', () => {
       await expectSignedIn(again);
     });
 
+    it('a token whose sid was never recorded but whose sub is known ends that user\'s sessions recorded without a sid', async () => {
+      const user = await signIn('alice');
+      // As if her ID token had carried no sid: the session is recorded without one.
+      const listKey = `logout:sessions:${user.sub}`;
+      const envelope = JSON.parse(String(memory.get(listKey)));
+      envelope.value = (envelope.value as { id: string; sid?: string }[]).map(({ sid, ...rest }) => (rest.id === user.sessionId ? rest : { ...rest, sid }));
+      memory.set(listKey, JSON.stringify(envelope));
+      memory.delete(`${sidPrefix()}${user.sid}`);
+
+      expectSuccess(await postToken(await sign(claims({ sid: 'a-sid-never-recorded', sub: user.sub }))));
+      await expectSignedOut(user);
+      expectNothingLeftOf(user.sub);
+      await expectSignedIn(bob);
+    });
+
     it('a valid token for an unknown sid is 200 and changes nothing but remembering its jti', async () => {
       const user = await signIn('alice');
       const jti = randomUUID();
