@@ -25,9 +25,15 @@ const unavailable = (message: string, cause?: unknown) => new HttpError(502, 'up
  */
 export function upstreamClient() {
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  // A request with content gets a connection of its own, closed after its answer: whether the
+  // API read that content before answering cannot be seen from here, and an API that answers
+  // early without draining it would read the rest as the next request on a pooled connection,
+  // another user's (RFC 9112 §9.6 asks the server to close then; not every server does).
+  const oneShot = { http: new http.Agent({ keepAlive: false }), https: new https.Agent({ keepAlive: false }) };
 
   /**
-   * Sends one request and resolves with the response once its head is in. The content goes
+   * Sends one request and resolves with the response once its head is in. A request with
+   * content uses a connection of its own (`Connection: close`), never a pooled one. The content goes
    * out framed by Node (RFC 9112 §6.1–§6.3): a Content-Length the BFF wrote and verifies, or
    * chunked. The connection is destroyed, never pooled, after anything but a complete exchange
    * (RFC 9112 §9.3, §9.6: a connection is reusable only while both ends agree where each
@@ -40,12 +46,17 @@ export function upstreamClient() {
    */
   return function callUpstream(call: UpstreamCall): Promise<http.IncomingMessage> {
     const secure = call.target.protocol === 'https:';
-    const headers = call.body.kind === 'length' ? { ...call.headers, 'content-length': String(call.body.length) } : call.headers;
+    const withContent = call.body.kind !== 'none';
+    const headers = {
+      ...call.headers,
+      ...(call.body.kind === 'length' ? { 'content-length': String(call.body.length) } : {}),
+      ...(withContent ? { connection: 'close' } : {}),
+    };
     return new Promise((resolve, reject) => {
       const req = (secure ? https : http).request(call.target, {
         method: call.method,
         headers,
-        agent: secure ? agents.https : agents.http,
+        agent: (withContent ? oneShot : agents)[secure ? 'https' : 'http'],
         timeout: call.timeoutMs,
       });
       let socket: Socket | undefined;

@@ -89,9 +89,12 @@ export class RawUpstream {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
+  /** Every request, in the order they arrived (across connections). */
   get requests(): RecordedRequest[] {
-    return this.connections.flatMap((c) => c.requests);
+    return this.arrived;
   }
+
+  private readonly arrived: RecordedRequest[] = [];
 
   /** A point in the recording, for `since`. */
   mark(): { connections: number; requests: number; bytes: number[] } {
@@ -144,6 +147,7 @@ export class RawUpstream {
           const [method = '', target = ''] = head.startLine.split(' ');
           const req: RecordedRequest = { connection: conn.id, method, target, headers: head.headers, head: head.text, framing: head.framing.kind, answeredEarly: false };
           conn.requests.push(req);
+          this.arrived.push(req);
           const answer = this.respond(req);
           if (answer === 'destroy') return socket.destroy();
           if (answer !== 'hang' && answer.at === 'head') {
