@@ -14,6 +14,7 @@ import { requestLog } from './http/request-log';
 import { securityHeaders } from './http/security-headers';
 import { spaFiles } from './http/static';
 import { backchannelLogout, methodNotAllowed, noCache } from './logout/backchannel';
+import { EndSession } from './logout/end-session';
 import { frontchannelLogout } from './logout/frontchannel';
 import type { LogoutToken } from './logout/logout-token';
 import { spaLogout } from './logout/spa';
@@ -48,7 +49,10 @@ export function createApp(services: Services, options: AppOptions): Koa {
   router.get('/auth/login', login(services, pendingLogins));
   router.get('/auth/callback', callback(services, pendingLogins, sessionStore));
   router.get('/auth/session', session, sessionInfo(services));
-  router.post('/auth/logout', requireCsrfHeader, session, signedIn, spaLogout(services));
+  const endSession = new EndSession(config, services.idp, stores.logout);
+  router.post('/auth/logout', requireCsrfHeader, session, signedIn, spaLogout(services, endSession));
+  // No session needed: a signed-out SPA can still end the IdP session (without a hint).
+  router.get('/auth/end-session', endSession.route());
   router.get('/auth/frontchannel-logout', frontchannelLogout(services));
   if (options.verifyLogoutToken) {
     router.post('/auth/backchannel-logout', noCache, backchannelLogout(services, options.verifyLogoutToken));

@@ -1,5 +1,6 @@
 import type { AccessTokenSource } from './auth/access-token';
 import type { MsalClientFactory } from './auth/msal-client';
+import type { TokenSealer } from './auth/token-encryption';
 import type { Config } from './config';
 import type { IdentityProvider } from './identity/provider';
 import type { Logger } from './log';
@@ -16,5 +17,7 @@ export interface Services {
   stores: Stores;
   signOut: SignOutService;
   tombstones: Tombstones;
+  /** Seals token cache entries at rest (TOKEN_CACHE_KEY). */
+  sealer: TokenSealer;
   log: Logger;
 }

@@ -87,7 +87,7 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
     const msal = msalClientFactory(idp, outbound, { store: stores.tokens, tombstones, sealer, ttlMs: config.sessionAbsoluteMs, log });
     const signOut = new SignOutService(stores, tombstones, log, config.sessionAbsoluteMs);
     const accessToken = accessTokens(msal, log, { tokens: stores.tokens, sealer, clientId: idp.clientId });
-    const services: Services = { config, idp, msal, accessToken, stores, signOut, tombstones, log };
+    const services: Services = { config, idp, msal, accessToken, stores, signOut, tombstones, sealer, log };
     const verifyLogoutToken = config.backchannelLogout
       ? logoutTokenVerifier({
           issuer: idp.issuer,

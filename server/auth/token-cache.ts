@@ -158,3 +158,17 @@ export class UserPartition implements IPartitionManager {
 export function userCachePlugin(options: TokenCacheClientOptions, homeAccountId?: string) {
   return new DistributedCachePlugin(new TokenCacheClient(options), new UserPartition(homeAccountId));
 }
+
+/**
+ * The user's newest ID token in a serialized MSAL cache (the shared cache schema's `IdToken`
+ * entities of that home account), for the end-session request's id_token_hint; undefined if none.
+ */
+export function idTokenOf(serialized: string, homeAccountId: string): string | undefined {
+  try {
+    const cache = JSON.parse(serialized) as { IdToken?: Record<string, { home_account_id?: unknown; secret?: unknown }> };
+    const secrets = Object.values(cache.IdToken ?? {}).filter((t) => t.home_account_id === homeAccountId && typeof t.secret === 'string' && t.secret);
+    return secrets.length > 0 ? String(secrets[secrets.length - 1]!.secret) : undefined;
+  } catch {
+    return undefined;
+  }
+}

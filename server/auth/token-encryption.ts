@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 
 /**
  * Token cache entries are sealed with AES-256-GCM before they reach the store, bound to the
@@ -84,3 +84,17 @@ export function parseTokenCacheKeys(value: string): TokenCacheKey[] {
 }
 
 export const generateTokenCacheKey = (): TokenCacheKey => ({ id: `dev-${randomBytes(3).toString('hex')}`, key: randomBytes(32) });
+
+/**
+ * A sealer for one purpose, keyed from SESSION_KEYS: a 256-bit key per session key (HKDF-SHA256,
+ * RFC 5869, with the purpose as info), the first sealing, all opening (rotation). A key's id
+ * names the key, not its place in the list.
+ */
+export function sessionKeySealer(sessionKeys: readonly string[], purpose: string): TokenSealer {
+  return new TokenSealer(
+    sessionKeys.map((sessionKey) => {
+      const key = Buffer.from(hkdfSync('sha256', sessionKey, '', purpose, 32));
+      return { id: createHash('sha256').update(key).digest('hex').slice(0, 12), key };
+    }),
+  );
+}

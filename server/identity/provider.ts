@@ -29,6 +29,12 @@ export interface IdentityProvider {
    * `session_state` is OIDC Session Management's opaque value, never a `sid`.
    */
   sidFromSessionState: boolean;
+  /**
+   * How the end-session request names the user: `id_token_hint` (OIDC RP-Initiated Logout §2;
+   * Glewlwyd acts on end_session only with it), or Entra's `logout_hint` (the ID token's
+   * `login_hint` claim), which skips its account picker.
+   */
+  endSessionHint: 'id_token_hint' | 'logout_hint';
 }
 
 export interface IdentityEndpoint {
@@ -86,5 +92,6 @@ export async function discoverIdentityProvider(endpoint: IdentityEndpoint, outbo
     signingAlgorithms: Array.isArray(metadata.id_token_signing_alg_values_supported) ? (metadata.id_token_signing_alg_values_supported as string[]) : undefined,
     origin: new URL(metadata.authorization_endpoint as string).origin,
     sidFromSessionState: endpoint.kind === 'entra',
+    endSessionHint: endpoint.kind === 'entra' ? 'logout_hint' : 'id_token_hint',
   };
 }

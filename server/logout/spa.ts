@@ -1,37 +1,37 @@
-import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type { LogoutResponse } from '../../shared/api';
+import { idTokenOf } from '../auth/token-cache';
 import { signedInRequest } from '../session/current-user';
+import type { SessionUser } from '../session/data';
 import { clearSession } from '../session/middleware';
 import type { Services } from '../services';
+import type { EndSession } from './end-session';
 
 /**
- * POST /auth/logout (session and X-CSRF required): global sign-out started from the SPA. Clears
- * this user's tokens and sessions here, then answers with the IdP's end-session URL, where the
- * SPA navigates to end the IdP session too.
+ * POST /auth/logout (session and X-CSRF required): global sign-out started from the SPA. Reads
+ * the end-session hint the IdP wants (its ID token, or Entra's login_hint) before the user's
+ * tokens go, clears this user's tokens and sessions here, then answers with a same-origin,
+ * one-time end-session URL (end-session.ts): the SPA navigates there, and the BFF's redirect
+ * carries the hint to the IdP, so the IdP session ends too. No token is in the answer.
  */
-export function spaLogout({ config, idp, signOut }: Services) {
+export function spaLogout({ idp, signOut, stores, sealer }: Services, endSession: EndSession) {
+  async function hintFor(user: SessionUser): Promise<string | undefined> {
+    if (idp.endSessionHint === 'logout_hint') return user.loginHint;
+    const sealed = await stores.tokens.get(user.homeAccountId);
+    if (!sealed) return undefined;
+    try {
+      return idTokenOf(sealer.open(sealed, user.homeAccountId), user.homeAccountId);
+    } catch {
+      return undefined; // an entry that does not open: end the IdP session without a hint
+    }
+  }
+
   return async function logoutFromSpa(ctx: Context) {
     const { user } = signedInRequest(ctx);
+    const hint = await hintFor(user);
     await signOut.signOut(user.homeAccountId, 'spa', ctx.state.requestId);
     clearSession(ctx);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { endSessionUrl: endSessionUrl(config.postLogoutRedirectUri, idp, user.loginHint) } satisfies LogoutResponse;
+    ctx.body = { endSessionUrl: endSession.ticketUrl(hint) } satisfies LogoutResponse;
   };
-}
-
-function endSessionUrl(
-  postLogoutRedirectUri: string,
-  idp: Services['idp'],
-  loginHint: string | undefined,
-): string {
-  if (!idp.endSessionEndpoint) return postLogoutRedirectUri;
-  const url = new URL(idp.endSessionEndpoint);
-  url.searchParams.set('post_logout_redirect_uri', postLogoutRedirectUri);
-  url.searchParams.set('state', randomBytes(16).toString('base64url'));
-  url.searchParams.set('client_id', idp.clientId);
-  // No id_token_hint: this URL reaches the browser, and the browser never holds a token.
-  // client_id lets the IdP check post_logout_redirect_uri; Entra skips its picker with logout_hint.
-  if (loginHint) url.searchParams.set('logout_hint', loginHint);
-  return url.toString();
 }

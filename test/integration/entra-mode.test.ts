@@ -187,7 +187,9 @@ describe('Entra ID mode against the Entra emulator', () => {
 
     const res = await alice1.api(`${bff}/auth/logout`, { method: 'POST' });
     expect(res.status).toBe(200);
-    const endSession = new URL(res.json().endSessionUrl);
+    const endSessionUrl = res.json().endSessionUrl as string;
+    expect(endSessionUrl.startsWith(`${bff}/auth/end-session?`)).toBe(true);
+    const endSession = new URL((await browser().get(endSessionUrl)).headers.location!);
     expect(`${endSession.origin}${endSession.pathname}`).toBe(`${entra.origin}/${entra.tenantId}/oauth2/v2.0/logout`);
     expect(endSession.searchParams.get('post_logout_redirect_uri')).toBe(`${bff}/`);
     expect(endSession.searchParams.get('logout_hint')).toBe(account.loginHint);

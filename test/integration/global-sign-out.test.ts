@@ -1,7 +1,8 @@
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anotherAppEndSessionUrl, signInToAnotherApp } from '../support/another-app';
-import type { TestBrowser } from '../support/browser';
-import { loadIframes, signOutAtIdp, startInspectableStack, withExpiredAccessTokens, type Stack } from '../support/stack';
+import { TestBrowser } from '../support/browser';
+import { JWT_PATTERN, loadIframes, signOutAtIdp, startInspectableStack, withExpiredAccessTokens, type Stack } from '../support/stack';
 
 type Inspectable = Awaited<ReturnType<typeof startInspectableStack>>;
 
@@ -52,13 +53,24 @@ describe('global sign-out, both channels on', () => {
     const res = await alice1.api(`${stack.url}/auth/logout`, { method: 'POST' });
     expect(res.status).toBe(200);
     expect(res.headers['cache-control']).toBe('no-store');
-    const endSession = new URL(res.json().endSessionUrl);
+    // A same-origin, one-time URL: no token in the answer script reads.
+    const endSessionUrl = res.json().endSessionUrl as string;
+    expect(endSessionUrl.startsWith(`${stack.url}/auth/end-session?`)).toBe(true);
+    expect(res.body).not.toMatch(JWT_PATTERN);
+    // Following it, the BFF redirects to the IdP with the ID token as id_token_hint (RP-Initiated Logout §2).
+    const redirect = await new TestBrowser().get(endSessionUrl);
+    expect(redirect.status).toBe(302);
+    const endSession = new URL(redirect.headers.location!);
     expect(`${endSession.origin}${endSession.pathname}`).toBe(`${stack.bff.idp.issuer}/session/end`);
     expect(endSession.searchParams.get('post_logout_redirect_uri')).toBe(`${stack.url}/`);
     expect(endSession.searchParams.get('state')).toMatch(/^[\w-]{16,}$/);
     expect(endSession.searchParams.get('client_id')).toBe(stack.bff.idp.clientId);
-    // The browser never holds a token: no id_token_hint in a URL it receives.
-    expect(endSession.searchParams.has('id_token_hint')).toBe(false);
+    const hint = decodeJwt(endSession.searchParams.get('id_token_hint')!);
+    expect([hint.sub, hint.aud]).toEqual([aliceId, stack.bff.idp.clientId]);
+    // Once only: the same URL again ends the IdP session without a hint.
+    const again = new URL((await new TestBrowser().get(endSessionUrl)).headers.location!);
+    expect(again.searchParams.has('id_token_hint')).toBe(false);
+    expect(again.searchParams.get('client_id')).toBe(stack.bff.idp.clientId);
     await expectSignedOutEverywhere(env, aliceId, [alice1, alice2], bob);
 
     // The SPA navigates there; the IdP ends its session and comes back to the SPA, signed out.
@@ -79,6 +91,28 @@ describe('global sign-out, both channels on', () => {
     expect(new Map(env.memory)).toEqual(before);
     expect((await alice.api(`${stack.url}/auth/session`)).json().isAuthenticated).toBe(true);
     expect((await stack.browser().api(`${stack.url}/auth/logout`, { method: 'POST' })).status).toBe(401);
+  });
+
+  it('after the BFF session ended (idle), the SPA can still end the IdP session: /auth/end-session without a ticket', async () => {
+    const { stack } = env;
+    const alice = stack.browser();
+    await stack.signIn(alice, 'alice');
+    // The BFF session is gone (idled out); the IdP session is not.
+    await alice.jar.removeAllCookies();
+    await alice.jar.setCookie('bff.sid=gone', stack.url);
+    expect((await alice.api(`${stack.url}/auth/logout`, { method: 'POST' })).status).toBe(401);
+
+    const redirect = await alice.get(`${stack.url}/auth/end-session`);
+    expect(redirect.status).toBe(302);
+    const endSession = new URL(redirect.headers.location!);
+    expect(`${endSession.origin}${endSession.pathname}`).toBe(`${stack.bff.idp.issuer}/session/end`);
+    expect(endSession.searchParams.get('client_id')).toBe(stack.bff.idp.clientId);
+    expect(endSession.searchParams.get('post_logout_redirect_uri')).toBe(`${stack.url}/`);
+    expect(endSession.searchParams.has('id_token_hint')).toBe(false);
+    // A forged or tampered ticket is the same as none.
+    for (const t of ['x', 'AAAAAAAAAAAAAAAAAAAAAA.v1.a.b.c.d', `${'A'.repeat(22)}.${'x'.repeat(100)}`]) {
+      expect(new URL((await alice.get(`${stack.url}/auth/end-session?t=${encodeURIComponent(t)}`)).headers.location!).searchParams.has('id_token_hint')).toBe(false);
+    }
   });
 
   it('front-channel with sid alone (as Entra sends it) and no cookie ends every session of that user', async () => {

@@ -154,7 +154,8 @@ describe('the boundary', () => {
     const callback = await stack.signIn(browser, 'alice');
     expect(callback.headers.location!.startsWith(`${stack.url}/`)).toBe(true);
     const logout = await browser.api(`${stack.url}/auth/logout`, { method: 'POST', headers: evil });
-    const end = new URL(logout.json().endSessionUrl);
+    expect(logout.json().endSessionUrl.startsWith(`${stack.url}/auth/end-session?`)).toBe(true);
+    const end = new URL((await browser.get(logout.json().endSessionUrl, { headers: evil })).headers.location!);
     expect(end.searchParams.get('post_logout_redirect_uri')).toBe(`${stack.url}/`);
     expect(logout.body).not.toContain('evil.example');
   });

@@ -8,6 +8,7 @@ import type { Stack } from '../../support/stack';
 export const JWT = /eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]+/;
 const TEXT_TYPES = /text\/|application\/json|javascript/i;
 const LOGOUT_PATH = '/auth/logout';
+const END_SESSION_PATH = '/auth/end-session';
 
 interface Seen {
   where: string;
@@ -86,7 +87,7 @@ export class TokenWatch {
     await Promise.all(this.pending);
     this.learnFromTokenCache();
     const clientSecret = this.stack.bff.devIdp?.clientSecret;
-    const urls = this.urls.filter((u) => everyUrl || new URL(u).origin === this.bffOrigin).map((u) => ({ where: `the URL ${u}`, text: u }));
+    const urls = this.urls.filter((u) => everyUrl || new URL(u).origin === this.bffOrigin).map((u) => ({ where: `the URL ${u}`, text: this.withoutEndSessionHint(u) }));
     const everything = [...this.fromBff, ...this.storage, ...urls, ...spaJavaScript()];
     for (const { where, text } of everything) {
       expect(text, `JWT in ${where}`).not.toMatch(JWT);
@@ -107,7 +108,9 @@ export class TokenWatch {
       return;
     }
     if (url.origin !== this.bffOrigin) return;
-    this.fromBff.push({ where: `the headers of ${response.url()}`, text: JSON.stringify(await response.allHeaders()) });
+    const headers = await response.allHeaders();
+    if (url.pathname === END_SESSION_PATH && headers.location) headers.location = this.withoutEndSessionHint(headers.location);
+    this.fromBff.push({ where: `the headers of ${response.url()}`, text: JSON.stringify(headers) });
     const redirect = response.status() >= 300 && response.status() < 400;
     if (url.pathname === LOGOUT_PATH) return; // read by the route in watch()
     if (redirect || !TEXT_TYPES.test(response.headers()['content-type'] ?? '')) return;
@@ -116,6 +119,19 @@ export class TokenWatch {
     } catch {
       this.unread.push(response.url());
     }
+  }
+
+  /**
+   * RP-initiated logout needs the ID token at the IdP: it may travel as `id_token_hint` in the
+   * BFF's redirect from /auth/end-session to the IdP's end_session_endpoint, and nowhere else.
+   * That one parameter of that one URL is set aside; everything else is scanned.
+   */
+  private withoutEndSessionHint(raw: string): string {
+    const endpoint = this.stack.bff.idp.endSessionEndpoint;
+    const url = new URL(raw);
+    if (!endpoint || `${url.origin}${url.pathname}` !== endpoint) return raw;
+    url.searchParams.delete('id_token_hint');
+    return url.toString();
   }
 
   /** The tokens the BFF held (sealed at rest with the stack's TOKEN_CACHE_KEY). */

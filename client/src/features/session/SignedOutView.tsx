@@ -1,5 +1,6 @@
 import { useEffect, useId, useRef } from 'react';
 import type { SignedOutReason } from './useSession';
+import { END_SESSION_PATH } from './useSignOut';
 
 const COPY: Record<SignedOutReason, { title: string; text: string; action: string }> = {
   welcome: {
@@ -47,6 +48,11 @@ export function SignedOutView({ reason, detail, onSignIn }: { reason: SignedOutR
       <button type="button" className="button primary" onClick={onSignIn}>
         {copy.action}
       </button>
+      {reason === 'ended' && (
+        <p className="muted">
+          Still signed in at the identity provider? <a href={END_SESSION_PATH}>Sign out there too</a>.
+        </p>
+      )}
     </section>
   );
 }

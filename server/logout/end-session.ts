@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import type { Context } from 'koa';
+import { sessionKeySealer, type TokenSealer } from '../auth/token-encryption';
+import type { Config } from '../config';
+import type { IdentityProvider } from '../identity/provider';
+import type { Store } from '../stores/store';
+
+/** How long the SPA has to follow the end-session URL that POST /auth/logout answers. */
+export const END_SESSION_TICKET_TTL_MS = 2 * 60_000;
+const PURPOSE = 'bff end-session ticket v1';
+/** The ticket id (base64url of 16 bytes) bound to the sealed hint. */
+const TICKET_ID = /^[A-Za-z0-9_-]{22}$/;
+
+interface Ticket {
+  /** The hint the IdP's dialect wants: an ID token (id_token_hint) or Entra's login_hint. */
+  hint?: string;
+  expiresAt: number;
+}
+
+/**
+ * RP-initiated logout (OIDC RP-Initiated Logout 1.0) without letting script see a token. The SPA
+ * gets a same-origin, one-time URL, `/auth/end-session?t=<id>.<sealed hint>`; following it, the
+ * BFF redirects to the IdP's end_session_endpoint with the hint its dialect wants
+ * (IdentityProvider.endSessionHint): the ID token travels only in that redirect. The hint is
+ * sealed (AES-256-GCM, a key from SESSION_KEYS) and bound to the ticket id; a ticket works once
+ * (its id is remembered for its lifetime) and for END_SESSION_TICKET_TTL_MS.
+ *
+ * Without a ticket, or with one that is used, expired or not ours, the redirect carries no hint:
+ * a signed-out SPA can still end the IdP session (the IdP then asks which account, as Entra's
+ * own sign-out page does).
+ */
+export class EndSession {
+  private readonly sealer: TokenSealer;
+
+  constructor(
+    private readonly config: Pick<Config, 'publicUrl' | 'postLogoutRedirectUri' | 'sessionKeys'>,
+    private readonly idp: Pick<IdentityProvider, 'endSessionEndpoint' | 'endSessionHint' | 'clientId'>,
+    private readonly used: Store<unknown>,
+  ) {
+    this.sealer = sessionKeySealer(config.sessionKeys, PURPOSE);
+  }
+
+  /** The same-origin URL the SPA follows to end the IdP session; `hint` per the IdP's dialect. */
+  ticketUrl(hint: string | undefined, now = Date.now()): string {
+    const id = randomBytes(16).toString('base64url');
+    const sealed = this.sealer.seal(JSON.stringify({ hint, expiresAt: now + END_SESSION_TICKET_TTL_MS } satisfies Ticket), id);
+    return `${this.config.publicUrl}/auth/end-session?t=${id}.${sealed}`;
+  }
+
+  /** GET /auth/end-session: redirects to the IdP's end-session endpoint (with the hint, once). */
+  route() {
+    return async (ctx: Context) => {
+      ctx.set('Cache-Control', 'no-store');
+      const hint = await this.redeem(ctx.query.t);
+      ctx.redirect(this.endSessionUrl(hint));
+    };
+  }
+
+  private async redeem(raw: unknown): Promise<string | undefined> {
+    if (typeof raw !== 'string' || raw.length > 8192) return undefined;
+    const dot = raw.indexOf('.');
+    const id = raw.slice(0, dot);
+    if (dot < 0 || !TICKET_ID.test(id)) return undefined;
+    let ticket: Ticket;
+    try {
+      ticket = JSON.parse(this.sealer.open(raw.slice(dot + 1), id)) as Ticket;
+    } catch {
+      return undefined;
+    }
+    if (typeof ticket.expiresAt !== 'number' || ticket.expiresAt < Date.now() || typeof ticket.hint !== 'string') return undefined;
+    const key = `endsession:${id}`;
+    if ((await this.used.get(key)) !== undefined) return undefined;
+    await this.used.set(key, 1, END_SESSION_TICKET_TTL_MS);
+    return ticket.hint;
+  }
+
+  private endSessionUrl(hint: string | undefined): string {
+    if (!this.idp.endSessionEndpoint) return this.config.postLogoutRedirectUri;
+    const url = new URL(this.idp.endSessionEndpoint);
+    url.searchParams.set('post_logout_redirect_uri', this.config.postLogoutRedirectUri);
+    url.searchParams.set('state', randomBytes(16).toString('base64url'));
+    // client_id lets the IdP check post_logout_redirect_uri when there is no hint to name the client.
+    url.searchParams.set('client_id', this.idp.clientId);
+    if (hint) url.searchParams.set(this.idp.endSessionHint, hint);
+    return url.toString();
+  }
+}
