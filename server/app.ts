@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { apiProxy } from './api/proxy';
+import { HttpError } from './errors';
 import { callback } from './auth/callback';
 import { login } from './auth/login';
 import { PendingLogins } from './auth/pending-logins';
@@ -77,7 +78,9 @@ export function createApp(services: Services, options: AppOptions): Koa {
     });
   }
   app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
+  // A method no route knows (PROPFIND, M-SEARCH, …) is the client's mistake: 405, never a 5xx.
+  const notAllowed = () => new HttpError(405, 'method_not_allowed', 'Method not allowed.');
+  app.use(router.allowedMethods({ throw: true, notImplemented: notAllowed, methodNotAllowed: notAllowed }));
   app.use(spaFiles(config.staticDir));
   return app;
 }

@@ -23,6 +23,18 @@ describe('bad input at /auth/callback and /api', () => {
     expect(JSON.stringify(body)).not.toMatch(/at .*\.ts:\d+|Error:/);
   };
 
+  it('a method no route knows, on any route, is 405 method_not_allowed, never a 5xx', async () => {
+    const browser = stack.browser();
+    await stack.signIn(browser, 'alice');
+    for (const method of ['PROPFIND', 'M-SEARCH', 'LOCK', 'MKCOL', 'REPORT', 'PURGE', 'LINK', 'QUERY']) {
+      for (const path of ['/', '/auth/login', '/auth/session', '/auth/logout', '/auth/end-session', '/healthz', '/api/me', '/nowhere']) {
+        const res = await browser.api(`${stack.url}${path}`, { method });
+        expect({ method, path, status: res.status }).toEqual({ method, path, status: 405 });
+        expectProblem(res, 405, 'method_not_allowed');
+      }
+    }
+  });
+
   it('a callback with no state is login_state_missing and stores nothing', async () => {
     const browser = stack.browser();
     const before = keys().length;

@@ -44,7 +44,7 @@ describe('fuzz: malformed requests at /auth/callback, the logout routes and /api
         const csrf: Record<string, string> = rand() < 0.7 ? { 'x-csrf': pick(['1', '0', '', 'true', '11']) } : {};
         switch (Math.floor(rand() * 4)) {
           case 0:
-            return { browser, method: pick(['GET', 'GET', 'POST', 'HEAD']), rawPath: `/auth/callback?${query()}`, headers: {} };
+            return { browser, method: pick(['GET', 'GET', 'POST', 'HEAD', 'PROPFIND']), rawPath: `/auth/callback?${query()}`, headers: {} };
           case 1:
             return { browser, method: pick(['GET', 'GET', 'POST', 'PUT']), rawPath: `/auth/frontchannel-logout?${query()}`, headers: {} };
           case 2: {
@@ -54,7 +54,7 @@ describe('fuzz: malformed requests at /auth/callback, the logout routes and /api
           }
           default: {
             const path = `/api/${Array.from({ length: 1 + Math.floor(rand() * 3) }, () => enc(junk())).join('/')}`;
-            return { browser, method: pick(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE']), rawPath: `${path}${rand() < 0.3 ? `?${query()}` : ''}`, headers: rand() < 0.2 ? { ...csrf, 'sec-fetch-site': 'cross-site' } : csrf, body: rand() < 0.3 ? junk() : undefined };
+            return { browser, method: pick(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'PROPFIND', 'M-SEARCH', 'LOCK']), rawPath: `${path}${rand() < 0.3 ? `?${query()}` : ''}`, headers: rand() < 0.2 ? { ...csrf, 'sec-fetch-site': 'cross-site' } : csrf, body: rand() < 0.3 ? junk() : undefined };
           }
         }
       };
