@@ -15,6 +15,7 @@ describe.skipIf(skipBrowserTests())('signing in and out of the SPA, in Chromium 
   let page: Page;
   let errors: string[];
   let tokens: TokenWatch;
+  let memory: RecordingMemory;
 
   beforeAll(() => {
     // The BFF serves dist/client: build it when it is missing or older than the sources.
@@ -22,7 +23,7 @@ describe.skipIf(skipBrowserTests())('signing in and out of the SPA, in Chromium 
   });
 
   beforeEach(async () => {
-    const memory = new RecordingMemory();
+    memory = new RecordingMemory();
     stack = await startStack({}, { stores: createStores({}, { memory }) });
     tokens = new TokenWatch(stack, memory);
     browser = await launchChromium();
@@ -131,6 +132,23 @@ describe.skipIf(skipBrowserTests())('signing in and out of the SPA, in Chromium 
     expect(found.refreshTokens).toBeGreaterThan(0);
     expect(found.unread).toEqual([]);
     expect(errors).toEqual([]);
+  }, 60_000);
+
+  test('signing out after the BFF session ended still ends the IdP session (signing in again asks for the password)', async () => {
+    await signIn();
+    // Everything the page loads by itself is in, so nothing but the click talks to the BFF next.
+    await page.getByRole('region', { name: 'Todos' }).getByRole('listitem').first().waitFor();
+    await page.getByRole('region', { name: 'Profile' }).getByText('alice', { exact: true }).waitFor();
+    // The BFF session ends on the server (as an idle timeout ends it); the IdP session lives on.
+    for (const key of [...memory.keys()].filter((k) => k.startsWith('sessions:'))) memory.delete(key);
+    await page.getByRole('banner').getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL((url) => url.origin === idpOrigin());
+    await page.getByRole('button', { name: 'Yes, sign me out' }).click();
+    await cameBackTo(page, stack.url, 'after confirming the sign-out at the IdP');
+    await headerSignIn(page).click();
+    await page.waitForURL((url) => url.origin === idpOrigin());
+    await page.getByLabel('Password').waitFor();
+    expect(errors.filter((e) => !/401/.test(e))).toEqual([]);
   }, 60_000);
 
   test('a deep link while signed out: signing in comes back to that route', async () => {
