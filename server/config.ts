@@ -37,6 +37,8 @@ export interface Config {
   redisCluster: boolean;
   identity: IdentityConfig;
   api: { baseUrl?: string; scopes: string[]; timeoutMs: number; samplePort: number };
+  /** An access token is reused while at least this share of its lifetime is left (cached-token.ts). */
+  accessTokenMinRemainingShare: number;
   postLogoutRedirectUri: string;
   backchannelLogout: boolean;
   /** Accept logout tokens without `exp` when `iat` is recent (providers that omit it; FINDINGS). */
@@ -107,6 +109,11 @@ const schema = z.object({
     .pipe(z.array(z.string()).min(1, 'expects at least one scope'))
     .optional(),
   API_TIMEOUT_MS: positive(10_000, 'milliseconds'),
+  ACCESS_TOKEN_MIN_REMAINING_SHARE: z.coerce
+    .number({ error: 'expects a share between 0 and 1, e.g. 0.25' })
+    .gt(0, 'expects a share between 0 and 1, e.g. 0.25')
+    .lt(1, 'expects a share between 0 and 1, e.g. 0.25')
+    .default(0.25),
   SAMPLE_API_PORT: port(4000),
   POST_LOGOUT_REDIRECT_URI: httpUrl.optional(),
   BACKCHANNEL_LOGOUT: flag.optional(),
@@ -248,6 +255,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       timeoutMs: e.API_TIMEOUT_MS,
       samplePort: e.SAMPLE_API_PORT,
     },
+    accessTokenMinRemainingShare: e.ACCESS_TOKEN_MIN_REMAINING_SHARE,
     postLogoutRedirectUri: e.POST_LOGOUT_REDIRECT_URI ?? `${publicUrl.origin}/`,
     backchannelLogout: e.BACKCHANNEL_LOGOUT ?? identity.kind !== 'entra',
     logoutTokenExpOptional: e.LOGOUT_TOKEN_EXP_OPTIONAL,

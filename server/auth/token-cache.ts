@@ -90,6 +90,7 @@ export class TokenCacheClient implements ICacheClient {
     if (!key) return 'OK';
     const { store, sealer, ttlMs, guard } = this.options;
     if (!guard) throw new Error('a token cache write needs a sign-out guard');
+    value = adoptOrphanCredentials(value, key);
     // Two instances refreshing at once: never replace newer tokens with older ones.
     const stored = await store.get(key);
     if (stored && newestTokenTime(this.openOrEmpty(stored, key)) > newestTokenTime(value)) return 'OK';
@@ -131,6 +132,37 @@ export class TokenCacheClient implements ICacheClient {
       return '';
     }
   }
+}
+
+/**
+ * MSAL files the tokens of a refresh response that has no ID token (Glewlwyd, many others; the
+ * spec makes it optional) under an empty home account id, where neither MSAL's own lookups nor
+ * ours find them: every later call would refresh again, and a rotated refresh token would be
+ * lost. This partition holds one user, so such credentials are that user's: they are filed
+ * under `homeAccountId` again (the cache key's first segment and the entity's field), replacing
+ * the older entry of the same key. Anything unreadable is returned as it was.
+ */
+export function adoptOrphanCredentials(serialized: string, homeAccountId: string): string {
+  let cache: Record<string, unknown>;
+  try {
+    cache = JSON.parse(serialized) as Record<string, unknown>;
+  } catch {
+    return serialized;
+  }
+  let changed = false;
+  for (const section of ['AccessToken', 'RefreshToken', 'IdToken']) {
+    const entries = cache[section];
+    if (!entries || typeof entries !== 'object') continue;
+    const map = new Map(Object.entries(entries as Record<string, { home_account_id?: unknown }>));
+    for (const [cacheKey, entity] of map) {
+      if (entity?.home_account_id !== '' || !cacheKey.startsWith('-')) continue;
+      map.delete(cacheKey);
+      map.set(`${homeAccountId.toLowerCase()}${cacheKey}`, { ...entity, home_account_id: homeAccountId });
+      changed = true;
+    }
+    cache[section] = Object.fromEntries(map);
+  }
+  return changed ? JSON.stringify(cache) : serialized;
 }
 
 /** When the newest access token in a serialized MSAL cache was obtained (s), 0 if none. */

@@ -35,6 +35,13 @@ export interface IdentityProvider {
    * `login_hint` claim), which skips its account picker.
    */
   endSessionHint: 'id_token_hint' | 'logout_hint';
+  /**
+   * MSAL's tenant for this authority: its first path segment, lower-cased (`api` for
+   * https://host/api/oidc). MSAL files access tokens under it when the ID token has no `tid`.
+   */
+  authorityTenant: string;
+  /** The IdP promises `iss` in every authorization response (RFC 9207 §3): one without it is refused. */
+  issInAuthorizationResponse: boolean;
 }
 
 export interface IdentityEndpoint {
@@ -93,5 +100,7 @@ export async function discoverIdentityProvider(endpoint: IdentityEndpoint, outbo
     origin: new URL(metadata.authorization_endpoint as string).origin,
     sidFromSessionState: endpoint.kind === 'entra',
     endSessionHint: endpoint.kind === 'entra' ? 'logout_hint' : 'id_token_hint',
+    issInAuthorizationResponse: metadata.authorization_response_iss_parameter_supported === true,
+    authorityTenant: authorityUrl.pathname.split('/').find(Boolean)?.toLowerCase() ?? '',
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { startTokenCacheRead, TokenCacheClient, type SignOutGuard, type TokenCacheClientOptions } from '../../server/auth/token-cache';
+import { adoptOrphanCredentials, startTokenCacheRead, TokenCacheClient, type SignOutGuard, type TokenCacheClientOptions } from '../../server/auth/token-cache';
 import { generateTokenCacheKey, TokenSealer } from '../../server/auth/token-encryption';
 import { silentLogger } from '../../server/log';
 import { Tombstones } from '../../server/logout/tombstones';
@@ -151,5 +151,38 @@ describe('token cache writes and the sign-out tombstone', () => {
     await expect(client(tokens, tombstones, { tombstoneSeen: 0 }, { log }).set('u1', 'tokens')).rejects.toThrow();
     await settle();
     expect(errors).toEqual(['token_cache.write_unchecked']);
+  });
+});
+
+describe('credentials MSAL files under an empty home account id (a refresh response without an ID token)', () => {
+  const entry = (home: string, extra: object = {}) => ({ home_account_id: home, environment: 'idp', client_id: 'bff', ...extra });
+  const cache = {
+    Account: { 'user-a-idp-': { home_account_id: 'User-A' } },
+    AccessToken: {
+      'user-a-idp-accesstoken-bff-api-s-': entry('User-A', { secret: 'old', cached_at: '1' }),
+      '-idp-accesstoken-bff-api-s-': entry('', { secret: 'new', cached_at: '2' }),
+    },
+    RefreshToken: { '-idp-refreshtoken-bff--': entry('', { secret: 'rotated' }) },
+    IdToken: { 'user-a-idp-idtoken-bff--': entry('User-A', { secret: 'id' }) },
+  };
+
+  it("are filed under the partition's user again, the newer replacing the older of the same key", () => {
+    const adopted = JSON.parse(adoptOrphanCredentials(JSON.stringify(cache), 'User-A'));
+    expect(adopted.AccessToken).toEqual({ 'user-a-idp-accesstoken-bff-api-s-': entry('User-A', { secret: 'new', cached_at: '2' }) });
+    expect(adopted.RefreshToken).toEqual({ 'user-a-idp-refreshtoken-bff--': entry('User-A', { secret: 'rotated' }) });
+    expect(adopted.IdToken).toEqual(cache.IdToken);
+    expect(adopted.Account).toEqual(cache.Account);
+  });
+
+  it('leaves a cache without orphans, and an unreadable one, exactly as it was', () => {
+    const clean = JSON.stringify({ ...cache, AccessToken: {}, RefreshToken: {} });
+    expect(adoptOrphanCredentials(clean, 'User-A')).toBe(clean);
+    expect(adoptOrphanCredentials('not json', 'User-A')).toBe('not json');
+  });
+
+  it('are adopted on every write', async () => {
+    const tokens = mapStore<string>();
+    await client(tokens, tombstonesAt({ now: 1 }).tombstones, { tombstoneSeen: 0 }).set('User-A', JSON.stringify(cache));
+    expect(Object.keys(JSON.parse(sealer.open(tokens.map.get('User-A')!, 'User-A')).AccessToken)).toEqual(['user-a-idp-accesstoken-bff-api-s-']);
   });
 });
