@@ -45,4 +45,10 @@ export type ErrorCode = (typeof ErrorCodes)[number];
 export interface Problem {
   error: ErrorCode;
   message: string;
+  /**
+   * With `reauthenticate` from /api/* when the API sent a claims challenge: a same-origin path
+   * (`/auth/login?...`) that signs in again asking the IdP for those claims and comes back to
+   * the route the SPA named in X-Return-To. Navigate the whole page there.
+   */
+  signInUrl?: string;
 }

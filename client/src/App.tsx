@@ -12,7 +12,10 @@ export const PRODUCT_NAME = 'Global Sign-out BFF';
 const ROUTES: Record<string, string> = { '/': 'Your todos', '/session': 'Your session' };
 
 export function App({ cameBackFromSignOut }: { cameBackFromSignOut: boolean }) {
-  const { state, retry, signIn } = useSession({ cameBackFromSignOut });
+  const { state, retry, signIn: signInHere } = useSession({ cameBackFromSignOut });
+  // After a claims challenge, the sign-in the API asked for; otherwise the usual one.
+  const claimsSignIn = state.status === 'signedOut' ? state.signInUrl : undefined;
+  const signIn = claimsSignIn ? () => window.location.assign(claimsSignIn) : signInHere;
   const path = usePath();
   const main = useRef<HTMLElement>(null);
   const shownPath = useRef(path);
@@ -83,7 +86,7 @@ function SignedInRoutes({ path, state }: { path: string; state: Extract<SessionS
 }
 
 function titleOf(state: SessionState, path: string): string {
-  if (state.status === 'signedOut') return state.reason === 'welcome' ? 'Sign in' : 'Signed out';
+  if (state.status === 'signedOut') return state.reason === 'welcome' ? 'Sign in' : state.reason === 'signInAgain' ? 'Sign in again' : 'Signed out';
   if (state.status !== 'signedIn') return 'Loading';
   return ROUTES[path] ?? 'Not found';
 }

@@ -1,17 +1,23 @@
 import type http from 'node:http';
 import type { Context } from 'koa';
+import type { Problem } from '../../shared/api';
+import { signInPath } from '../auth/login';
+import { safeReturnTo } from '../auth/return-to';
 import { HttpError } from '../errors';
 import { signedInRequest } from '../session/current-user';
 import type { Services } from '../services';
 import { requestBody } from './framing';
 import { downstreamUrl } from './path';
 import { responseHeaders } from './response-headers';
+import { tokenRejection } from './token-rejection';
 import { upstreamClient } from './upstream';
 
 // Request headers worth passing on; cookies, the CSRF header, any Authorization, framing and
 // hop-by-hop fields never are (framing.ts and upstream.ts say why).
 const FORWARD_REQUEST = ['accept', 'accept-language', 'content-type', 'if-none-match', 'if-modified-since'];
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+/** Sent once more, with a new token, after the API revoked the first (RFC 9110 §9.2.1: safe). */
+const RETRIED_METHODS = new Set(['GET', 'HEAD']);
 /** Answers up to this size (declared by Content-Length) are read whole and sent in one write. */
 const SMALL_BODY_BYTES = 64 * 1024;
 
@@ -19,30 +25,61 @@ const SMALL_BODY_BYTES = 64 * 1024;
  * /api/* (session and X-CSRF required): calls the configured downstream API with the user's
  * access token from the server-side cache, refreshed silently when needed; streams the answer.
  * Method, path and framing are refused before any token work.
+ * A 401 from the API (token-rejection.ts): a claims challenge is 401 reauthenticate with a
+ * `signInUrl` that asks the IdP for those claims and comes back to the SPA's route (its
+ * X-Return-To header); invalid_token replaces the token in the cache, then GET and HEAD are sent
+ * once more; anything else is 502 upstream_rejected_token.
  */
-export function apiProxy({ config, accessToken }: Services, baseUrl: string) {
+export function apiProxy({ config, accessToken, log }: Services, baseUrl: string) {
   const callUpstream = upstreamClient();
   return async function proxyToApi(ctx: Context) {
     if (!METHODS.has(ctx.method)) throw new HttpError(405, 'method_not_allowed', 'Method not allowed.');
     const target = downstreamUrl(baseUrl, ctx.path, ctx.querystring);
     const body = requestBody(ctx.req, config.maxApiBodyBytes);
     const { user, signedOutAt, prefetched } = signedInRequest(ctx);
-    const token = await accessToken(user, config.api.scopes, { signedOutAt, pending: prefetched });
+    let token = await accessToken(user, config.api.scopes, { signedOutAt, pending: prefetched });
 
-    const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'x-request-id': String(ctx.state.requestId) };
+    const headers: Record<string, string> = { 'x-request-id': String(ctx.state.requestId) };
     for (const name of FORWARD_REQUEST) {
       const value = ctx.get(name);
       if (value) headers[name] = value;
     }
-    const upstream = await callUpstream({ target, method: ctx.method, headers, body, source: ctx.req, limit: config.maxApiBodyBytes, timeoutMs: config.api.timeoutMs });
+    const send = (bearer: string) =>
+      callUpstream({ target, method: ctx.method, headers: { ...headers, authorization: `Bearer ${bearer}` }, body, source: ctx.req, limit: config.maxApiBodyBytes, timeoutMs: config.api.timeoutMs });
+    let upstream = await send(token);
     // The API answered before it had the browser's whole content: the rest is not read, so
     // the browser's connection closes instead of being drained.
     if (!ctx.req.complete) ctx.set('Connection', 'close');
 
-    if (upstream.statusCode === 401) {
-      // The API refused a token the IdP just gave us: not the browser's session ending, so no 401
-      // (the SPA would take it for "signed out" and loop through sign-in).
+    for (let retried = false; upstream.statusCode === 401; retried = true) {
       upstream.resume();
+      const rejection = tokenRejection(upstream.headersDistinct['www-authenticate']);
+      log.info('api.token_rejected', { requestId: ctx.state.requestId, user: user.homeAccountId, reason: rejection.kind, retried });
+      if (rejection.kind === 'claims') {
+        // A claims challenge: only a sign-in that asks the IdP for these claims can satisfy it.
+        // Rendered here, as problemResponses renders only { error, message }.
+        ctx.status = 401;
+        ctx.set('Cache-Control', 'no-store');
+        const problem: Problem = {
+          error: 'reauthenticate',
+          message: 'The API asks you to sign in again to continue.',
+          signInUrl: signInPath(safeReturnTo(ctx.get('x-return-to')), rejection.claims),
+        };
+        ctx.body = problem;
+        return;
+      }
+      if (rejection.kind === 'invalid_token' && !retried) {
+        // The API revoked this token: replace it in the user's entry now, so no call (on any
+        // instance) uses it again. Only a safe method is sent again: its 401 says nothing was
+        // done, and it carries no content that would have to be kept to send twice.
+        token = await accessToken(user, config.api.scopes, { signedOutAt, rejected: token });
+        if (RETRIED_METHODS.has(ctx.method)) {
+          upstream = await send(token);
+          continue;
+        }
+      }
+      // Any other refusal of a token the IdP gave us is not the browser's session ending, so
+      // no 401 (the SPA would take it for "signed out" and loop through sign-in).
       throw new HttpError(502, 'upstream_rejected_token', 'The API refused the access token.');
     }
     ctx.status = upstream.statusCode ?? 502;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { AuthError, InteractionRequiredAuthError } from '@azure/msal-node';
 import { HttpError } from '../errors';
 import type { Logger } from '../log';
@@ -20,6 +21,13 @@ export interface AccessTokenRequest {
   signedOutAt: number;
   /** The user's token cache entry, already being read alongside the session check. */
   pending?: TokenCacheRead;
+  /**
+   * A token the API refused with 401 invalid_token: never handed out again. The user's entry is
+   * read afresh, and a different valid token there (another call, on any instance, replaced it
+   * already) is the answer; otherwise MSAL refreshes (forceRefresh) and its write, guarded like
+   * any other, replaces the refused token in the shared entry.
+   */
+  rejected?: string;
 }
 
 export interface TokenCacheAccess {
@@ -39,22 +47,30 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
   const inFlight = new Map<string, Promise<string>>();
 
   async function acquire(user: SessionUser, scopes: string[], request: AccessTokenRequest): Promise<string> {
-    const read = request.pending ?? startTokenCacheRead(cache.tokens, user.homeAccountId);
+    // The read begun with the session check holds the refused token: look again.
+    const read = (!request.rejected && request.pending) || startTokenCacheRead(cache.tokens, user.homeAccountId);
     const sealed = await read.sealed;
+    let serialized: string | undefined;
     if (sealed) {
-      let serialized: string;
       try {
         serialized = cache.sealer.open(sealed, user.homeAccountId);
       } catch (err) {
         throw tokenError(err, user, log);
       }
       const token = usableCachedAccessToken(serialized, { homeAccountId: user.homeAccountId, ...user.account, clientId: cache.clientId, scopes });
-      if (token) return token;
+      if (token && token !== request.rejected) return token;
     }
+    // Refresh only while the entry still holds the refused token: once another call replaced
+    // it, MSAL's cache answers (one refresh however many calls the API refused it to).
+    const forceRefresh = request.rejected !== undefined && serialized !== undefined && holdsAccessToken(serialized, request.rejected);
     // Anything else is MSAL's to decide, from the same read.
     const client = msal({ homeAccountId: user.homeAccountId, pending: { ...read, sealed: Promise.resolve(sealed) }, guard: { tombstoneSeen: request.signedOutAt } });
     try {
-      const result = await client.acquireTokenSilent({ account: { homeAccountId: user.homeAccountId, ...user.account, name: user.name }, scopes });
+      const result = await client.acquireTokenSilent({
+        account: { homeAccountId: user.homeAccountId, ...user.account, name: user.name },
+        scopes,
+        forceRefresh,
+      });
       if (!result.accessToken) throw new HttpError(401, 'reauthenticate', 'Sign in again to continue.');
       return result.accessToken;
     } catch (err) {
@@ -63,7 +79,9 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
   }
 
   return function accessTokenFor(user: SessionUser, scopes: string[], request: AccessTokenRequest): Promise<string> {
-    const key = `${user.homeAccountId} ${request.signedOutAt} ${scopes.join(' ')}`;
+    // A renewal is shared only among calls that the API refused the same token to.
+    const renewing = request.rejected ? ` renew:${createHash('sha256').update(request.rejected).digest('base64url')}` : '';
+    const key = `${user.homeAccountId} ${request.signedOutAt} ${scopes.join(' ')}${renewing}`;
     let pending = inFlight.get(key);
     if (!pending) {
       pending = acquire(user, scopes, request).finally(() => inFlight.delete(key));
@@ -74,6 +92,16 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
 }
 
 export type AccessTokenSource = ReturnType<typeof accessTokens>;
+
+/** Whether a serialized MSAL cache holds `token` as one of its access tokens. */
+function holdsAccessToken(serialized: string, token: string): boolean {
+  try {
+    const cache = JSON.parse(serialized) as { AccessToken?: Record<string, { secret?: unknown }> };
+    return Object.values(cache.AccessToken ?? {}).some((at) => at.secret === token);
+  } catch {
+    return true;
+  }
+}
 
 function tokenError(err: unknown, user: SessionUser, log: Logger): HttpError {
   if (err instanceof HttpError) return err;

@@ -44,6 +44,8 @@ export function callback(services: Services, pendingLogins: PendingLogins, sessi
           codeVerifier: pending.verifier,
           nonce: pending.nonce,
           state,
+          // The claims the authorize request asked for (a claims challenge), asked for again here.
+          ...(pending.claims ? { claims: pending.claims } : {}),
         },
         { code, state },
       );

@@ -11,6 +11,8 @@ export interface PendingLogin {
   returnTo: string;
   /** When /auth/login issued it (ms, this instance's clock; only its own age is judged). */
   createdAt: number;
+  /** The claims request (JSON) the authorize request carried: the code redemption asks for it too. */
+  claims?: string;
 }
 
 export interface PendingLoginOptions {
@@ -63,8 +65,10 @@ export class PendingLogins {
       const stale = !other || now - other.createdAt >= this.options.timeoutMs;
       if (stale || i >= this.max - 1) this.clear(ctx, name);
     });
-    const { state, ...rest } = login;
-    ctx.cookies.set(this.prefix + state, this.sealer.seal(JSON.stringify(rest), state), this.cookieOptions(this.options.timeoutMs));
+    const { state, claims, ...rest } = login;
+    // The claims go in as JSON, not as a string of JSON: no second escaping to grow the cookie.
+    const sealed = JSON.stringify(claims === undefined ? rest : { ...rest, claims: JSON.parse(claims) });
+    ctx.cookies.set(this.prefix + state, this.sealer.seal(sealed, state), this.cookieOptions(this.options.timeoutMs));
   }
 
   /**
@@ -86,9 +90,10 @@ export class PendingLogins {
     if (!sealed || !PendingLogins.isState(state)) return undefined;
     try {
       const value = JSON.parse(this.sealer.open(sealed, state)) as Record<string, unknown>;
-      const { nonce, verifier, returnTo, createdAt } = value;
+      const { nonce, verifier, returnTo, createdAt, claims } = value;
       if (typeof nonce !== 'string' || typeof verifier !== 'string' || typeof returnTo !== 'string' || typeof createdAt !== 'number') return undefined;
-      return { state, nonce, verifier, returnTo, createdAt };
+      if (claims !== undefined && (typeof claims !== 'object' || claims === null || Array.isArray(claims))) return undefined;
+      return { state, nonce, verifier, returnTo, createdAt, ...(claims === undefined ? {} : { claims: JSON.stringify(claims) }) };
     } catch {
       return undefined;
     }

@@ -95,9 +95,16 @@ export function createDevProvider(options: DevProviderOptions): Provider {
     },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     // Entra-style access tokens carry who the caller is, so the API need not call userinfo.
-    extraTokenClaims: async (_ctx, token) => {
+    // An authentication context asked for in the claims parameter (`access_token.acrs`, as in
+    // Entra's claims challenges) is granted at once: the dev IdP has no second factor to ask for.
+    extraTokenClaims: async (ctx, token) => {
       const user = 'accountId' in token && typeof token.accountId === 'string' ? findUserById(token.accountId) : undefined;
-      return user ? { oid: user.id, tid: DEV_TENANT_ID, name: user.name, preferred_username: user.username } : undefined;
+      if (!user) return undefined;
+      // The code grant's access token does not copy the claims request (the refresh grant's does):
+      // read it from the code being redeemed.
+      const entities = ctx?.oidc.entities as { AuthorizationCode?: { claims?: unknown }; RefreshToken?: { claims?: unknown } } | undefined;
+      const acrs = requestedAuthContexts((token as { claims?: unknown }).claims ?? entities?.AuthorizationCode?.claims ?? entities?.RefreshToken?.claims);
+      return { oid: user.id, tid: DEV_TENANT_ID, name: user.name, preferred_username: user.username, ...(acrs.length > 0 ? { acrs } : {}) };
     },
     // The code flow's ID token carries the profile claims too, as Entra's does (FINDINGS).
     conformIdTokenClaims: false,
@@ -147,6 +154,13 @@ export function createDevProvider(options: DevProviderOptions): Provider {
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = false;
   return provider;
+}
+
+/** `access_token.acrs` of a claims request: `{ "essential": true, "value": "c1" }` or `{ "values": [...] }`. */
+function requestedAuthContexts(claims: unknown): string[] {
+  const acrs = (claims as { access_token?: { acrs?: { value?: unknown; values?: unknown } } } | undefined)?.access_token?.acrs;
+  const values = [acrs?.value, ...(Array.isArray(acrs?.values) ? acrs.values : [])];
+  return values.filter((v): v is string => typeof v === 'string');
 }
 
 /** Like Entra, signing out at the IdP signs the user out of every app (logout=yes). */

@@ -16,6 +16,7 @@ export function authorize(dir: Directory) {
   return async function authorizeRequest(ctx: Context) {
     ctx.set('Cache-Control', 'no-store');
     const params = new URLSearchParams(ctx.querystring);
+    dir.authorizeRequests.push(params);
     let app: AppRegistration;
     let redirectUri: string;
     try {
@@ -33,6 +34,7 @@ export function authorize(dir: Directory) {
     const challenge = single(params, 'code_challenge');
     const method = single(params, 'code_challenge_method') ?? (challenge ? 'plain' : undefined);
     if (method && (!challenge || !['S256', 'plain'].includes(method))) return fail('invalid_request', 9002313, 'Invalid code_challenge or code_challenge_method.');
+    if (requestedAuthContexts(params.get('claims') ?? undefined) === undefined) return fail('invalid_request', 90014, "The claims parameter is not a valid JSON object.");
 
     const session = currentSession(ctx, dir);
     const prompt = single(params, 'prompt');
@@ -102,6 +104,7 @@ function issueCode(ctx: Context, dir: Directory, app: AppRegistration, redirectU
     sid: session.sid,
     expiresAt: Date.now() + CODE_LIFETIME_MS,
     redeemed: false,
+    acrs: requestedAuthContexts(params.get('claims') ?? undefined) ?? [],
   });
   // Entra's query response carries the session id as session_state, the same value as `sid`.
   redirectWith(ctx, redirectUri, { code, state: params.get('state') ?? undefined, session_state: session.sid });
@@ -124,4 +127,23 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
 <label for="password">Password</label><input id="password" name="password" type="password" required>
 <button type="submit">Sign in</button></form>`,
   );
+}
+
+/**
+ * The authentication contexts a claims request asks for in the access token
+ * (`{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`, or `values`); undefined when
+ * the claims parameter is not a JSON object. The emulator grants them at once (no MFA step).
+ */
+export function requestedAuthContexts(claims: string | undefined): string[] | undefined {
+  if (claims === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(claims);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const acrs = (parsed as { access_token?: { acrs?: { value?: unknown; values?: unknown } } }).access_token?.acrs;
+  const values = [acrs?.value, ...(Array.isArray(acrs?.values) ? acrs.values : [])];
+  return values.filter((v): v is string => typeof v === 'string');
 }

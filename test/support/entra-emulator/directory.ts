@@ -59,6 +59,8 @@ export interface IssuedCode {
   sid: string;
   expiresAt: number;
   redeemed: boolean;
+  /** Authentication contexts the authorize request's claims asked for (granted at once). */
+  acrs: string[];
 }
 
 /** What a refresh token stands for. Entra never revokes one when a session ends. */
@@ -66,6 +68,14 @@ export interface RefreshGrant {
   clientId: string;
   oid: string;
   sid: string;
+  /** Kept from the sign-in: access tokens refreshed from this grant carry them too. */
+  acrs: string[];
+}
+
+/** A token request as received: its grant type and `claims` parameter (no secrets). */
+export interface TokenRequestRecord {
+  grantType?: string;
+  claims?: string;
 }
 
 export class Directory {
@@ -76,6 +86,9 @@ export class Directory {
   readonly refreshTokens = new Map<string, RefreshGrant>();
   /** Authorization requests waiting for the login form, keyed by the form's `ctx` field. */
   readonly pendingLogins = new Map<string, URLSearchParams>();
+  /** Every authorize request's parameters, in order (tests check what the app asked for). */
+  readonly authorizeRequests: URLSearchParams[] = [];
+  readonly tokenRequests: TokenRequestRecord[] = [];
 
   constructor(
     readonly tenantId: string,

@@ -5,13 +5,13 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { ensureDevCertificates } from '../../../server/dev-idp/certs';
 import { authorize, login } from './authorize';
-import { Directory, type AppRegistration, type ExposedApi } from './directory';
+import { Directory, type AppRegistration, type ExposedApi, type TokenRequestRecord } from './directory';
 import { endSession } from './logout';
 import { instanceDiscovery, keys, openidConfiguration } from './metadata';
 import { token } from './token';
 import { loginHint, TokenIssuer } from './tokens';
 
-export type { AppRegistration, ExposedApi } from './directory';
+export type { AppRegistration, ExposedApi, TokenRequestRecord } from './directory';
 
 /**
  * A test-only Microsoft Entra ID on loopback HTTPS: one tenant, the v2.0 endpoints MSAL Node and
@@ -19,7 +19,9 @@ export type { AppRegistration, ExposedApi } from './directory';
  * by server/ code). Known differences from the real service, among others: one host and no
  * aliases; tenant by GUID only; access tokens v2.0-shaped but with `aud` = the Application ID
  * URI (real v2.0 tokens carry the API's client id, v1.0 ones the sts.windows.net issuer);
- * fixed lifetimes; one signing key, never rotated; no consent, MFA or Conditional Access;
+ * fixed lifetimes; one signing key, never rotated; no consent, MFA or Conditional Access
+ * (an authentication context asked for in the `claims` parameter is granted at once, and kept
+ * by the refresh tokens of that sign-in);
  * response_mode=query only; client secrets only; refresh tokens never invalidated at all
  * (Entra does on password reset or admin revocation); one account per browser session.
  */
@@ -58,6 +60,10 @@ export interface EntraEmulator {
   registerApplication(app: AppRegistration): AppRegistration;
   /** Every request received, as `METHOD /path` (no query): what MSAL and the BFF asked for. */
   requests: string[];
+  /** Every authorize request's parameters, in order. */
+  authorizeRequests: URLSearchParams[];
+  /** Every token request's grant type and `claims` parameter, in order. */
+  tokenRequests: TokenRequestRecord[];
   /** Every front-channel logout URL it would load at sign-out. */
   frontchannelLogoutUrls(): string[];
   account(login: string): EntraAccount;
@@ -104,6 +110,8 @@ export async function startEntraEmulator(options: EntraEmulatorOptions = {}): Pr
     ca: certs.ca,
     caFile: certs.caFile,
     requests,
+    authorizeRequests: dir.authorizeRequests,
+    tokenRequests: dir.tokenRequests,
     registerApplication(registration) {
       dir.apps.set(registration.clientId, registration);
       return registration;

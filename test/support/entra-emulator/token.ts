@@ -19,6 +19,7 @@ export function token(dir: Directory, tokens: TokenIssuer) {
     try {
       if (ctx.params.tenant !== dir.tenantId) throw new EntraError(400, 'invalid_request', 90002, `Tenant '${ctx.params.tenant}' not found.`);
       const form = await readForm(ctx);
+      dir.tokenRequests.push({ grantType: form.get('grant_type') ?? undefined, claims: form.get('claims') ?? undefined });
       const app = authenticateClient(dir, ctx, form);
       const grantType = single(form, 'grant_type');
       if (grantType === 'authorization_code') ctx.body = await redeemCode(dir, tokens, app, form);
@@ -74,7 +75,7 @@ async function redeemCode(dir: Directory, tokens: TokenIssuer, app: AppRegistrat
     }
   }
   const user = dir.userByOid(issued.oid)!;
-  return tokenResponse(dir, tokens, app, user, issued.sid, single(form, 'scope') ?? issued.scope, form, issued.nonce);
+  return tokenResponse(dir, tokens, app, user, issued.sid, single(form, 'scope') ?? issued.scope, form, issued.acrs, issued.nonce);
 }
 
 /** Refresh tokens are never revoked at sign-out (Entra has no revocation): only expiry ends them. */
@@ -85,23 +86,23 @@ async function redeemRefreshToken(dir: Directory, tokens: TokenIssuer, app: AppR
   if (!grant) throw invalidGrant(9002313, 'Invalid request. Request is malformed or invalid.');
   if (grant.clientId !== app.clientId) throw invalidGrant(70000, 'Provided grant is invalid or malformed.');
   const user = dir.userByOid(grant.oid)!;
-  return tokenResponse(dir, tokens, app, user, grant.sid, single(form, 'scope') ?? '', form);
+  return tokenResponse(dir, tokens, app, user, grant.sid, single(form, 'scope') ?? '', form, grant.acrs);
 }
 
-async function tokenResponse(dir: Directory, tokens: TokenIssuer, app: AppRegistration, user: EntraUser, sid: string, scope: string, form: URLSearchParams, nonce?: string) {
+async function tokenResponse(dir: Directory, tokens: TokenIssuer, app: AppRegistration, user: EntraUser, sid: string, scope: string, form: URLSearchParams, acrs: string[], nonce?: string) {
   const requested = new Set(scope.split(' ').filter(Boolean));
   const resource = resourceFor(dir, requested);
   let refreshToken: string | undefined;
   if (requested.has('offline_access')) {
     refreshToken = opaque(96);
-    dir.refreshTokens.set(refreshToken, { clientId: app.clientId, oid: user.oid, sid });
+    dir.refreshTokens.set(refreshToken, { clientId: app.clientId, oid: user.oid, sid, acrs });
   }
   return {
     token_type: 'Bearer',
     scope: resource.scope,
     expires_in: tokens.expiresIn,
     ext_expires_in: tokens.expiresIn,
-    access_token: await tokens.accessToken(user, app.clientId, resource),
+    access_token: await tokens.accessToken(user, app.clientId, resource, acrs),
     ...(refreshToken ? { refresh_token: refreshToken } : {}),
     ...(requested.has('openid') ? { id_token: await tokens.idToken(user, app.clientId, sid, nonce) } : {}),
     ...(form.get('client_info') === '1' ? { client_info: clientInfo(user.oid, dir.tenantId) } : {}),

@@ -56,8 +56,10 @@ export class TokenIssuer {
     });
   }
 
-  accessToken(user: EntraUser, clientId: string, resource: Resource): Promise<string> {
+  /** `acrs`: the Conditional Access authentication contexts this sign-in satisfied. */
+  accessToken(user: EntraUser, clientId: string, resource: Resource, acrs: readonly string[] = []): Promise<string> {
     return this.sign({
+      ...(acrs.length > 0 ? { acrs: [...acrs] } : {}),
       aud: resource.aud,
       azp: clientId,
       // 1: the client authenticated with a secret.

@@ -13,6 +13,11 @@ const COPY: Record<SignedOutReason, { title: string; text: string; action: strin
     text: 'Your session has ended here, at the identity provider and in every other app that signed you in with it.',
     action: 'Sign in again',
   },
+  signInAgain: {
+    title: 'Sign in again to continue',
+    text: 'The service behind this page asks for a new sign-in, for example with a second factor. You come back here afterwards.',
+    action: 'Sign in again',
+  },
   ended: {
     title: 'You have been signed out',
     text: 'You signed out in another tab or another app, or your session ended. Sign in again to come back to this page.',
@@ -30,7 +35,7 @@ export function SignedOutView({ reason, detail, onSignIn }: { reason: SignedOutR
   const copy = COPY[reason];
 
   useEffect(() => {
-    if (reason === 'ended') heading.current?.focus();
+    if (reason === 'ended' || reason === 'signInAgain') heading.current?.focus();
   }, [reason]);
 
   return (

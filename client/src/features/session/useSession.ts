@@ -10,13 +10,16 @@ import { announce, onAnnouncement } from './channel';
  * - `welcome`: nobody was signed in when the page loaded;
  * - `signedOut`: the user signed out here and came back from the IdP;
  * - `ended`: the session ended while the page was open (a sign-out in another tab or app, a
- *   front- or back-channel logout, an expiry): "You have been signed out".
+ *   front- or back-channel logout, an expiry): "You have been signed out";
+ * - `signInAgain`: the API asks for a new sign-in with more claims, and this route was already
+ *   sent to one a moment ago (claimsChallenge.ts): the session lives on, other tabs are not told.
  */
-export type SignedOutReason = 'welcome' | 'signedOut' | 'ended';
+export type SignedOutReason = 'welcome' | 'signedOut' | 'ended' | 'signInAgain';
 
 export type SessionState =
   | { status: 'loading' }
-  | { status: 'signedOut'; reason: SignedOutReason; detail?: string }
+  /** `signInAgain`: the API asked for a new sign-in (a claims challenge) and `signInUrl` gives it. */
+  | { status: 'signedOut'; reason: SignedOutReason; detail?: string; signInUrl?: string }
   | { status: 'signedIn'; user: SessionUser; expiresAt: string }
   | { status: 'error'; message: string };
 
@@ -83,7 +86,15 @@ export function useSession({ cameBackFromSignOut }: { cameBackFromSignOut: boole
     return () => controller.abort();
   }, [check]);
 
-  useEffect(() => onSignedOut((error) => ended(true, error.code === 'reauthenticate' ? error.message : undefined)), [ended]);
+  useEffect(
+    () =>
+      onSignedOut((error) => {
+        if (!error.signInUrl) return ended(true, error.code === 'reauthenticate' ? error.message : undefined);
+        shown.current = 'signedOut';
+        setState({ status: 'signedOut', reason: 'signInAgain', signInUrl: error.signInUrl });
+      }),
+    [ended],
+  );
 
   useEffect(
     () =>
