@@ -30,6 +30,10 @@ export function callback(services: Services, pendingLogins: PendingLogins, sessi
     if (!state) throw badRequest('login_state_missing', 'The sign-in response has no state.');
     if (!pending) throw badRequest('login_state_mismatch', 'This sign-in was not started here, or was already completed. Sign in again.');
     if (Date.now() - pending.createdAt > config.loginTimeoutMs) throw badRequest('login_expired', 'The sign-in took too long. Sign in again.');
+    // RFC 9207: an authorization response names its issuer; one from another IdP (a mix-up) is refused.
+    if (q.iss !== undefined ? q.iss !== services.idp.issuer : services.idp.issInAuthorizationResponse) {
+      throw badRequest('invalid_issuer', 'The sign-in response does not come from this application\'s identity provider.');
+    }
     const code = typeof q.code === 'string' ? q.code : undefined;
     if (!code) throw badRequest('bad_request', 'The sign-in response has no code.');
 

@@ -1,7 +1,6 @@
-import { createHash, hkdfSync } from 'node:crypto';
 import { parse as parseCookieHeader } from 'cookie';
 import type { Context } from 'koa';
-import { TokenSealer } from './token-encryption';
+import { sessionKeySealer, type TokenSealer } from './token-encryption';
 
 /** A sign-in in progress: its PKCE verifier and nonce never leave the server in the clear. */
 export interface PendingLogin {
@@ -46,7 +45,7 @@ export class PendingLogins {
   private readonly max: number;
 
   constructor(private readonly options: PendingLoginOptions) {
-    this.sealer = new TokenSealer(options.sessionKeys.map(deriveKey));
+    this.sealer = sessionKeySealer(options.sessionKeys, 'bff pending login v1');
     this.prefix = options.production ? '__Secure-bff.login.' : 'bff.login.';
     this.max = options.max ?? MAX_PENDING_LOGINS;
   }
@@ -121,10 +120,4 @@ export class PendingLogins {
       ...(maxAge > 0 ? { maxAge } : {}),
     };
   }
-}
-
-/** A 256-bit key per session key, for this one use (HKDF-SHA256, RFC 5869); its id names it, not its place. */
-function deriveKey(sessionKey: string) {
-  const key = Buffer.from(hkdfSync('sha256', sessionKey, '', 'bff pending login v1', 32));
-  return { id: createHash('sha256').update(key).digest('hex').slice(0, 12), key };
 }

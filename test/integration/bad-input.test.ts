@@ -35,6 +35,26 @@ describe('bad input at /auth/callback and /api', () => {
     }
   });
 
+  it('an authorization response from another issuer, or without the iss the IdP promises, is refused before the code is redeemed (RFC 9207)', async () => {
+    expect(stack.bff.idp.issInAuthorizationResponse).toBe(true);
+    for (const iss of ['https://evil.example', `${stack.bff.idp.issuer}/`, stack.bff.idp.issuer.toUpperCase(), undefined]) {
+      const browser = stack.browser();
+      const login = await browser.get(`${stack.url}/auth/login`);
+      // Follow the IdP up to its redirect back, without making the callback request.
+      const loginPage = await browser.get(login.headers.location!, { follow: true });
+      const form = parseForm(loginPage.body, loginPage.url);
+      let res = await browser.post(form.action, { form: { ...form.fields, username: 'alice', password: 'password' } });
+      while (!res.headers.location!.startsWith(`${stack.url}/auth/callback`)) res = await browser.get(new URL(res.headers.location!, res.url).toString());
+      const callback = new URL(res.headers.location!);
+      expect(callback.searchParams.get('iss')).toBe(stack.bff.idp.issuer);
+      if (iss === undefined) callback.searchParams.delete('iss');
+      else callback.searchParams.set('iss', iss);
+      const answer = await browser.get(callback.toString());
+      expectProblem(answer, 400, 'invalid_issuer');
+      expect((await browser.api(`${stack.url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
+    }
+  });
+
   it('a callback with no state is login_state_missing and stores nothing', async () => {
     const browser = stack.browser();
     const before = keys().length;
@@ -78,7 +98,8 @@ describe('bad input at /auth/callback and /api', () => {
     const again = await browser.get(`${stack.url}/auth/login`);
     const freshState = new URL(again.headers.location!).searchParams.get('state')!;
     const code = callbackUrl.searchParams.get('code')!;
-    expectProblem(await browser.get(`${stack.url}/auth/callback?code=${encodeURIComponent(code)}&state=${freshState}`), 400, 'login_failed');
+    const iss = encodeURIComponent(stack.bff.idp.issuer);
+    expectProblem(await browser.get(`${stack.url}/auth/callback?code=${encodeURIComponent(code)}&state=${freshState}&iss=${iss}`), 400, 'login_failed');
   });
 
   it('an unauthenticated API call is 401 unauthenticated', async () => {
