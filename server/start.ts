@@ -86,7 +86,13 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
     const sealer = new TokenSealer(config.tokenCacheKeys);
     const msal = msalClientFactory(idp, outbound, { store: stores.tokens, tombstones, sealer, ttlMs: config.sessionAbsoluteMs, log });
     const signOut = new SignOutService(stores, tombstones, log, config.sessionAbsoluteMs);
-    const accessToken = accessTokens(msal, log, { tokens: stores.tokens, sealer, clientId: idp.clientId });
+    const accessToken = accessTokens(msal, log, {
+      tokens: stores.tokens,
+      sealer,
+      clientId: idp.clientId,
+      authorityTenant: idp.authorityTenant,
+      minRemainingShare: config.accessTokenMinRemainingShare,
+    });
     const services: Services = { config, idp, msal, accessToken, stores, signOut, tombstones, sealer, log };
     const verifyLogoutToken = config.backchannelLogout
       ? logoutTokenVerifier({

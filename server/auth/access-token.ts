@@ -34,6 +34,10 @@ export interface TokenCacheAccess {
   tokens: Store<string>;
   sealer: TokenSealer;
   clientId: string;
+  /** MSAL's realm for accounts without a tenant (IdentityProvider.authorityTenant). */
+  authorityTenant?: string;
+  /** ACCESS_TOKEN_MIN_REMAINING_SHARE: how much of a cached token's life must be left to reuse it. */
+  minRemainingShare?: number;
 }
 
 /**
@@ -57,7 +61,14 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
       } catch (err) {
         throw tokenError(err, user, log);
       }
-      const token = usableCachedAccessToken(serialized, { homeAccountId: user.homeAccountId, ...user.account, clientId: cache.clientId, scopes });
+      const token = usableCachedAccessToken(serialized, {
+        homeAccountId: user.homeAccountId,
+        ...user.account,
+        clientId: cache.clientId,
+        authorityTenant: cache.authorityTenant,
+        minRemainingShare: cache.minRemainingShare,
+        scopes,
+      });
       if (token && token !== request.rejected) return token;
     }
     // Refresh only while the entry still holds the refused token: once another call replaced
