@@ -16,8 +16,30 @@ import { configureGlewlwyd, type GlewlwydRealm } from './glewlwyd/setup';
 import { Child, freePort } from './processes';
 import { Stack, TEST_SESSION_KEY } from './stack';
 
-export { GLEWLWYD_PASSWORD, GLEWLWYD_SCOPES, GLEWLWYD_USERS, GlewlwydApi, glewlwydLogin, type GlewlwydUser } from './glewlwyd/setup';
-export { currentGlewlwydUser, signInWithGlewlwyd, signOutAtGlewlwyd, type GlewlwydSignIn, type GlewlwydSignOut } from './glewlwyd/flows';
+export {
+  ANOTHER_APP,
+  GLEWLWYD_PASSWORD,
+  GLEWLWYD_SCOPES,
+  GLEWLWYD_USERS,
+  GlewlwydApi,
+  glewlwydLogin,
+  registerClient,
+  setLogoutChannels,
+  type GlewlwydClient,
+  type GlewlwydUser,
+} from './glewlwyd/setup';
+export {
+  currentGlewlwydUser,
+  endSessionUrlOf,
+  signInAnotherApp,
+  signInWithGlewlwyd,
+  signInWithoutPassword,
+  signOutAtGlewlwyd,
+  type AnotherAppSignIn,
+  type GlewlwydSignIn,
+  type GlewlwydSignOut,
+  type PasswordlessAttempt,
+} from './glewlwyd/flows';
 
 /** Debian's `glewlwyd` package (2.7.5 on bookworm): the binary, its schema and its web app. */
 export const GLEWLWYD_BIN = '/usr/bin/glewlwyd';
@@ -172,11 +194,13 @@ function createDatabase(file: string) {
 
 /**
  * Debian's web app folder holds config.json as a symlink to /etc/glewlwyd/config-2.7.json, a
- * directory (the file is inside it), and Glewlwyd's static file server refuses any file whose
- * real path leaves static_files_path: copy the app, with a real config.json.
+ * directory (the file is inside it), and its jQuery, Bootstrap, Popper and Fork Awesome files as
+ * symlinks into /usr/share; Glewlwyd's static file server refuses any file whose real path leaves
+ * static_files_path (a 404, and login.html in a browser never gets past "Loading..."): copy the
+ * app with the files those links name, and a real config.json.
  */
 function copyWebapp(to: string) {
-  cpSync(WEBAPP, to, { recursive: true, filter: (src) => src !== path.join(WEBAPP, 'config.json') });
+  cpSync(WEBAPP, to, { recursive: true, dereference: true, filter: (src) => src !== path.join(WEBAPP, 'config.json') });
   cpSync(WEBAPP_CONFIG, path.join(to, 'config.json'));
 }
 
@@ -302,6 +326,28 @@ export async function startGlewlwydStack(
     await glewlwyd?.close();
     throw err;
   }
+}
+
+/** Grants Glewlwyd's token endpoint made to one client for one user. */
+export interface GlewlwydGrants {
+  code: number;
+  refresh: number;
+}
+
+/**
+ * What Glewlwyd's token endpoint granted `clientId` for `username`, read from its log (start it
+ * with logLevel 'INFO'). A code grant logs "Refresh token generated" and "Access token
+ * generated"; a refresh grant (refresh-token-rolling: no new refresh token) logs the access token
+ * alone. Glewlwyd logs before it answers, but the lines come through a pipe: a short pause lets
+ * those of grants already answered arrive.
+ */
+export async function glewlwydGrants(glewlwyd: Pick<Glewlwyd, 'child'>, clientId: string, username: string): Promise<GlewlwydGrants> {
+  await new Promise((r) => setTimeout(r, 100));
+  const lines = glewlwyd.child.output;
+  if (!lines.some((l) => l.includes('Glewlwyd INFO:'))) throw new Error(`${glewlwyd.child.name} logs no INFO lines: start it with logLevel 'INFO' to count its grants`);
+  const generated = (what: string) => lines.filter((l) => l.includes(`- ${what} generated for client '${clientId}' granted by user '${username}'`)).length;
+  const code = generated('Refresh token');
+  return { code, refresh: generated('Access token') - code };
 }
 
 /** A test browser that trusts Glewlwyd's CA (the BFF itself is plain http in tests). */

@@ -132,6 +132,65 @@ export async function configureGlewlwyd(o: RealmOptions): Promise<GlewlwydRealm>
   return { pluginName: o.pluginName, issuer, clientId: o.clientId, clientSecret: o.clientSecret, apiUrl, admin, registered };
 }
 
+/**
+ * Switches Glewlwyd's front-channel and back-channel logout to the BFF on or off: the client's
+ * logout URIs are there or not (Glewlwyd lists a client for front-channel iframes, and posts it
+ * a logout token, only when it has the URI). PUT /client/<id> replaces the whole client.
+ * `backchannelLogoutUri` replaces the registered one (e.g. a relay that records the tokens).
+ */
+export async function setLogoutChannels(
+  realm: Pick<GlewlwydRealm, 'admin' | 'clientId' | 'registered'>,
+  channels: { frontchannel: boolean; backchannel: boolean; backchannelLogoutUri?: string },
+): Promise<void> {
+  const client = (await realm.admin.expectOk('GET', `/client/${encodeURIComponent(realm.clientId)}`)).json();
+  for (const key of ['frontchannel_logout_uri', 'frontchannel_logout_session_required', 'backchannel_logout_uri', 'backchannel_logout_session_required', 'source']) delete client[key];
+  await realm.admin.expectOk('PUT', `/client/${encodeURIComponent(realm.clientId)}`, {
+    ...client,
+    ...(channels.frontchannel ? { frontchannel_logout_uri: realm.registered.frontchannelLogoutUri, frontchannel_logout_session_required: 'true' } : {}),
+    ...(channels.backchannel ? { backchannel_logout_uri: channels.backchannelLogoutUri ?? realm.registered.backchannelLogoutUri, backchannel_logout_session_required: 'true' } : {}),
+  });
+}
+
+/** Another relying party of the same Glewlwyd: "another app" of the user's IdP session. */
+export interface GlewlwydClient {
+  clientId: string;
+  clientSecret: string;
+  /** Never loaded: the flow reads the code from Glewlwyd's redirect to it. */
+  redirectUri: string;
+  postLogoutRedirectUri: string;
+}
+
+export const ANOTHER_APP: GlewlwydClient = {
+  clientId: 'another-app',
+  clientSecret: 'glewlwyd-test-another-app-secret-0123456789',
+  redirectUri: 'http://localhost:9/another-app/callback',
+  postLogoutRedirectUri: 'http://localhost:9/another-app/',
+};
+
+/**
+ * Registers `app` as a confidential client (code flow, no logout URIs of its own), with every
+ * seeded user's consent to `openid`, as configureGlewlwyd does for the BFF.
+ */
+export async function registerClient(realm: Pick<GlewlwydRealm, 'admin' | 'apiUrl'> & { ca: string }, app: GlewlwydClient = ANOTHER_APP): Promise<GlewlwydClient> {
+  await realm.admin.expectOk('POST', '/client/', {
+    client_id: app.clientId,
+    name: `${app.clientId} (tests)`,
+    enabled: true,
+    confidential: true,
+    client_secret: app.clientSecret,
+    token_endpoint_auth_method: ['client_secret_post'],
+    authorization_type: ['code'],
+    redirect_uri: [app.redirectUri],
+    post_logout_redirect_uris: [app.postLogoutRedirectUri],
+    scope: [],
+  });
+  for (const username of Object.keys(GLEWLWYD_USERS)) {
+    const user = await glewlwydLogin(new TestBrowser(realm.ca), realm.apiUrl, username);
+    await user.expectOk('PUT', `/auth/grant/${encodeURIComponent(app.clientId)}`, { scope: 'openid' });
+  }
+  return app;
+}
+
 function oidcPluginParameters(issuer: string, o: RealmOptions) {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   return {
