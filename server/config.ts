@@ -9,7 +9,7 @@ import { generateTokenCacheKey, parseTokenCacheKeys, TokenCacheKeyError, type To
  */
 
 export type IdentityConfig =
-  | { kind: 'dev'; port: number; accessTokenTtlSeconds: number; frontchannel: boolean; backchannel: boolean }
+  | { kind: 'dev'; port: number; accessTokenTtlSeconds: number; frontchannel: boolean; backchannel: boolean; rotateRefreshTokens: boolean }
   | { kind: 'oidc'; authority: string; clientId: string; clientSecret: string; caFile?: string; ca?: string }
   | { kind: 'entra'; tenantId: string; clientId: string; clientSecret: string; cloudInstance: string; caFile?: string; ca?: string };
 
@@ -100,6 +100,7 @@ const schema = z.object({
   DEV_IDP_ACCESS_TOKEN_TTL: positive(3600, 'seconds'),
   DEV_IDP_FRONTCHANNEL: flag.default(true),
   DEV_IDP_BACKCHANNEL: flag.default(true),
+  DEV_IDP_ROTATE_REFRESH_TOKENS: flag.default(false),
   JWKS_REFETCH_COOLDOWN_SECONDS: z.coerce.number({ error: 'expects a number of seconds (0 or more)' }).min(0, 'expects a number of seconds (0 or more)').default(30),
   API_BASE_URL: httpUrl.optional(),
   API_ALLOW_PLAINTEXT_HTTP: flag.default(false),
@@ -213,6 +214,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       accessTokenTtlSeconds: e.DEV_IDP_ACCESS_TOKEN_TTL,
       frontchannel: e.DEV_IDP_FRONTCHANNEL,
       backchannel: e.DEV_IDP_BACKCHANNEL,
+      rotateRefreshTokens: e.DEV_IDP_ROTATE_REFRESH_TOKENS,
     };
   }
 

@@ -55,6 +55,7 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
         accessTokenTtlSeconds: config.identity.accessTokenTtlSeconds,
         frontchannel: config.identity.frontchannel,
         backchannel: config.identity.backchannel && config.backchannelLogout,
+        rotateRefreshTokens: config.identity.rotateRefreshTokens,
       });
       closers.push(() => devIdp!.close());
       log.info('dev-idp.started', { issuer: devIdp.issuer });
@@ -88,6 +89,7 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
     const signOut = new SignOutService(stores, tombstones, log, config.sessionAbsoluteMs);
     const accessToken = accessTokens(msal, log, {
       tokens: stores.tokens,
+      leases: stores,
       sealer,
       clientId: idp.clientId,
       authorityTenant: idp.authorityTenant,

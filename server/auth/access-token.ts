@@ -3,6 +3,7 @@ import { AuthError, InteractionRequiredAuthError } from '@azure/msal-node';
 import { HttpError } from '../errors';
 import type { Logger } from '../log';
 import type { SessionUser } from '../session/data';
+import type { Stores } from '../stores';
 import type { Store } from '../stores/store';
 import { usableCachedAccessToken } from './cached-token';
 import type { MsalClientFactory } from './msal-client';
@@ -30,8 +31,24 @@ export interface AccessTokenRequest {
   rejected?: string;
 }
 
+interface CacheLookup {
+  /** The read, resolved: MSAL gets the same bytes the lookup judged. */
+  read: TokenCacheRead;
+  serialized?: string;
+  token?: string;
+}
+
+/**
+ * How long a refresh lease lasts: twice the outbound timeout (10 s) that bounds the token
+ * request, so a lease cannot run out while its holder's refresh is still under way.
+ */
+export const REFRESH_LEASE_MS = 20_000;
+const LEASE_POLL_MS = 50;
+
 export interface TokenCacheAccess {
   tokens: Store<string>;
+  /** Leases shared by every instance (Stores.lease): one refresh per user at a time. */
+  leases: Pick<Stores, 'lease' | 'releaseLease'>;
   sealer: TokenSealer;
   clientId: string;
   /** MSAL's realm for accounts without a tenant (IdentityProvider.authorityTenant). */
@@ -42,40 +59,81 @@ export interface TokenCacheAccess {
 
 /**
  * The user's access token for the downstream API, from the server-side cache, refreshed silently
- * when needed. Single-flight per user and scopes within this instance: fifty parallel calls with
- * an expired token cause one refresh (MSAL dedupes only within one client, and ours are per request).
+ * when needed. Single-flight per user and scopes within this instance (fifty parallel calls with
+ * an expired token cause one refresh: MSAL dedupes only within one client, and ours are per
+ * request), and one refresh per user across instances through a lease in the shared store.
  * The user's cache entry is read once per call (never kept): a plainly valid access token in it
  * is used as is (cached-token.ts); for anything else MSAL decides, from that same read.
  */
 export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenCacheAccess) {
   const inFlight = new Map<string, Promise<string>>();
 
+  /** The entry read once (the given read, or a fresh one) and the usable token in it, if any. */
+  async function lookUp(user: SessionUser, scopes: string[], request: AccessTokenRequest, given?: TokenCacheRead): Promise<CacheLookup> {
+    const read = given ?? startTokenCacheRead(cache.tokens, user.homeAccountId);
+    const sealed = await read.sealed;
+    if (!sealed) return { read: { ...read, sealed: Promise.resolve(sealed) } };
+    let serialized: string;
+    try {
+      serialized = cache.sealer.open(sealed, user.homeAccountId);
+    } catch (err) {
+      throw tokenError(err, user, log);
+    }
+    const token = usableCachedAccessToken(serialized, {
+      homeAccountId: user.homeAccountId,
+      ...user.account,
+      clientId: cache.clientId,
+      authorityTenant: cache.authorityTenant,
+      minRemainingShare: cache.minRemainingShare,
+      scopes,
+    });
+    return { read: { ...read, sealed: Promise.resolve(sealed) }, serialized, token: token && token !== request.rejected ? token : undefined };
+  }
+
+  /**
+   * The refresh lease of this user, or a token another holder's refresh left in the entry.
+   * Waits (polling the entry) while another instance holds the lease; a holder that died loses
+   * it when it expires. Bounded: past twice the lease, the store is taken to be failing.
+   */
+  async function refreshLeaseOrToken(user: SessionUser, scopes: string[], request: AccessTokenRequest): Promise<{ lease: string } | { token: string }> {
+    const name = `refresh:${user.homeAccountId}`;
+    const giveUpAt = Date.now() + 2 * REFRESH_LEASE_MS;
+    for (;;) {
+      const lease = await cache.leases.lease(name, REFRESH_LEASE_MS);
+      if (lease) return { lease };
+      await new Promise((r) => setTimeout(r, LEASE_POLL_MS));
+      const { token } = await lookUp(user, scopes, request);
+      if (token) return { token };
+      if (Date.now() > giveUpAt) throw new HttpError(503, 'upstream_unavailable', 'The sign-in could not be renewed in time; try again shortly.', { headers: { 'Retry-After': '1' } });
+    }
+  }
+
   async function acquire(user: SessionUser, scopes: string[], request: AccessTokenRequest): Promise<string> {
     // The read begun with the session check holds the refused token: look again.
-    const read = (!request.rejected && request.pending) || startTokenCacheRead(cache.tokens, user.homeAccountId);
-    const sealed = await read.sealed;
-    let serialized: string | undefined;
-    if (sealed) {
-      try {
-        serialized = cache.sealer.open(sealed, user.homeAccountId);
-      } catch (err) {
-        throw tokenError(err, user, log);
-      }
-      const token = usableCachedAccessToken(serialized, {
-        homeAccountId: user.homeAccountId,
-        ...user.account,
-        clientId: cache.clientId,
-        authorityTenant: cache.authorityTenant,
-        minRemainingShare: cache.minRemainingShare,
-        scopes,
-      });
-      if (token && token !== request.rejected) return token;
+    const first = await lookUp(user, scopes, request, request.rejected ? undefined : request.pending);
+    if (first.token) return first.token;
+
+    // A refresh is due. One per user at a time across every instance: providers that rotate
+    // refresh tokens with reuse detection (Auth0, Okta, Keycloak, oidc-provider) refuse the
+    // second use of a refresh token and may revoke the whole grant (FINDINGS).
+    const held = await refreshLeaseOrToken(user, scopes, request);
+    if ('token' in held) return held.token;
+    try {
+      // Under the lease, read again: another holder may have refreshed since the first read.
+      const current = await lookUp(user, scopes, request);
+      if (current.token) return current.token;
+      return await refresh(user, scopes, request, current);
+    } finally {
+      await cache.leases.releaseLease(`refresh:${user.homeAccountId}`, held.lease).catch(() => {});
     }
+  }
+
+  /** MSAL decides from `current` (and refreshes); an invalid_grant first looks for a token another refresh left. */
+  async function refresh(user: SessionUser, scopes: string[], request: AccessTokenRequest, current: CacheLookup): Promise<string> {
     // Refresh only while the entry still holds the refused token: once another call replaced
     // it, MSAL's cache answers (one refresh however many calls the API refused it to).
-    const forceRefresh = request.rejected !== undefined && serialized !== undefined && holdsAccessToken(serialized, request.rejected);
-    // Anything else is MSAL's to decide, from the same read.
-    const client = msal({ homeAccountId: user.homeAccountId, pending: { ...read, sealed: Promise.resolve(sealed) }, guard: { tombstoneSeen: request.signedOutAt } });
+    const forceRefresh = request.rejected !== undefined && current.serialized !== undefined && holdsAccessToken(current.serialized, request.rejected);
+    const client = msal({ homeAccountId: user.homeAccountId, pending: current.read, guard: { tombstoneSeen: request.signedOutAt } });
     try {
       const result = await client.acquireTokenSilent({
         account: { homeAccountId: user.homeAccountId, ...user.account, name: user.name },
@@ -85,6 +143,12 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
       if (!result.accessToken) throw new HttpError(401, 'reauthenticate', 'Sign in again to continue.');
       return result.accessToken;
     } catch (err) {
+      if (err instanceof AuthError && err.errorCode === 'invalid_grant') {
+        // Another refresh (a lease that expired, an instance of an older version) may have
+        // used the refresh token first and left a new token: that is the answer, not a sign-in.
+        const after = await lookUp(user, scopes, request);
+        if (after.token) return after.token;
+      }
       throw tokenError(err, user, log);
     }
   }

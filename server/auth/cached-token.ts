@@ -68,7 +68,9 @@ export function usableCachedAccessToken(serialized: string, query: CachedTokenQu
   } catch {
     return undefined;
   }
-  const now = query.nowSeconds ?? Math.floor(Date.now() / 1000);
+  // MSAL's clock (TimeUtils.nowSeconds) rounds: a token cached in the second half of a second
+  // has cached_at one ahead of a floored now, and would look like it came from the future.
+  const now = query.nowSeconds ?? Math.round(Date.now() / 1000);
   const wanted = query.scopes.map((s) => s.trim().toLowerCase()).filter(Boolean);
   if (wanted.length === 0) return undefined;
   const matches = Object.values(cache.AccessToken ?? {}).filter((at) => {

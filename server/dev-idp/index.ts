@@ -21,10 +21,14 @@ export interface DevIdpOptions {
   frontchannel?: boolean;
   /** Back-channel logout tokens; default on (DEV_IDP_BACKCHANNEL). */
   backchannel?: boolean;
+  /** Refresh-token rotation with reuse detection; default off (DEV_IDP_ROTATE_REFRESH_TOKENS). */
+  rotateRefreshTokens?: boolean;
   /** Origins of "another app", the public SPA client. */
   anotherAppOrigins?: string[];
   /** Told of each token grant (type and client only), for dev logs and tests. */
   onGrant?: (grant: { grantType: string; clientId: string }) => void;
+  /** Told of each refused token request (type and error code only). */
+  onGrantError?: (grant: { grantType: string; error: string }) => void;
 }
 
 export interface DevIdp {
@@ -64,8 +68,13 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     cookieKeys: keys.cookieKeys,
     frontchannel: options.frontchannel ?? true,
     backchannel: options.backchannel ?? true,
+    rotateRefreshTokens: options.rotateRefreshTokens ?? false,
     anotherAppOrigins: options.anotherAppOrigins ?? ['http://localhost:5174'],
   });
+  if (options.onGrantError) {
+    const onGrantError = options.onGrantError;
+    provider.on('grant.error', (ctx, err) => onGrantError({ grantType: String(ctx.oidc.params?.grant_type), error: String((err as { error?: unknown }).error ?? 'server_error') }));
+  }
   if (options.onGrant) {
     const onGrant = options.onGrant;
     provider.on('grant.success', (ctx) => onGrant({ grantType: String(ctx.oidc.params?.grant_type), clientId: ctx.oidc.client?.clientId ?? '' }));

@@ -27,7 +27,9 @@ const idp = await startDevIdp({
   accessTokenTtlSeconds: ttl,
   frontchannel: flag('DEV_IDP_FRONTCHANNEL'),
   backchannel: flag('DEV_IDP_BACKCHANNEL'),
+  rotateRefreshTokens: process.env.DEV_IDP_ROTATE_REFRESH_TOKENS === '1',
   onGrant: (grant) => log('idp.grant', grant),
+  onGrantError: (grant) => log('idp.grant_error', grant),
 });
 process.stdout.write(
   [

@@ -15,6 +15,12 @@ export interface DevProviderOptions {
   /** Origins of the BFF (and of Vite's dev server) whose callback URLs are registered. */
   bffOrigins: string[];
   accessTokenTtlSeconds: number;
+  /**
+   * Rotate refresh tokens with reuse detection (DEV_IDP_ROTATE_REFRESH_TOKENS=1), as Auth0, Okta
+   * and Keycloak's "Revoke Refresh Token" do: each refresh returns a new refresh token, and
+   * oidc-provider answers a second use of a rotated one with invalid_grant and revokes the grant.
+   */
+  rotateRefreshTokens?: boolean;
   jwks: { keys: JWK[] };
   cookieKeys: string[];
   /** Render front-channel logout iframes on the logout page (DEV_IDP_FRONTCHANNEL). */
@@ -145,7 +151,7 @@ export function createDevProvider(options: DevProviderOptions): Provider {
       Session: 86_400,
       Grant: 14 * 86_400,
     },
-    rotateRefreshToken: false,
+    rotateRefreshToken: options.rotateRefreshTokens ?? false,
     renderError: async (ctx, out) => {
       ctx.type = 'html';
       ctx.body = page('Sign-in error', `<h1>Something went wrong</h1>${Object.entries(out).map(([k, v]) => `<p><strong>${escapeHtml(k)}</strong>: ${escapeHtml(String(v))}</p>`).join('')}`);

@@ -2,6 +2,7 @@ import Keyv from 'keyv';
 import KeyvRedis, { createClient, createCluster } from '@keyv/redis';
 import type { Config } from '../config';
 import type { SessionData } from '../session/data';
+import { randomBytes } from 'node:crypto';
 import { bounded, deserialize, keyvStore, type Store } from './store';
 
 /**
@@ -21,6 +22,14 @@ export interface Stores {
    * the store does not answer.
    */
   now(): Promise<number>;
+  /**
+   * Takes a lease on `name`, exclusive across every instance sharing the store, for `ttlMs`
+   * (Redis `SET … NX PX`; a Map in memory). Resolves with the holder's token, or undefined when
+   * another holder has it. StoreUnavailableError when the store fails.
+   */
+  lease(name: string, ttlMs: number): Promise<string | undefined>;
+  /** Ends a lease, only if `token` still holds it (compare-and-delete). */
+  releaseLease(name: string, token: string): Promise<void>;
   /** Resolves when every store answers (GET /readyz), rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -46,6 +55,7 @@ export function createStores(config: Partial<Pick<Config, 'redisUrl' | 'redisKey
   };
   // Keyv drops an expired entry only when it is read again; a session never revisited would stay
   // in memory for good. Sweep once a minute, as Redis's own expiry does.
+  const leases = new Map<string, { token: string; until: number }>();
   const sweeper = setInterval(() => sweepExpired(memory), 60_000);
   sweeper.unref();
   return {
@@ -53,6 +63,16 @@ export function createStores(config: Partial<Pick<Config, 'redisUrl' | 'redisKey
     tokens: open<string>('tokens'),
     logout: open<unknown>('logout'),
     now: async () => Date.now(),
+    lease: async (name, ttlMs) => {
+      const held = leases.get(name);
+      if (held && held.until > Date.now()) return undefined;
+      const token = randomBytes(16).toString('base64url');
+      leases.set(name, { token, until: Date.now() + ttlMs });
+      return token;
+    },
+    releaseLease: async (name, token) => {
+      if (leases.get(name)?.token === token) leases.delete(name);
+    },
     ping: async () => {},
     close: async () => clearInterval(sweeper),
   };
@@ -72,6 +92,8 @@ export function sweepExpired(memory: Map<string, unknown>, now = Date.now()): nu
 }
 
 const CLOCK_SLOT_KEY = '{bff-clock}';
+/** Deletes KEYS[1] only while it still holds ARGV[1]: a lease ends only by its own holder. */
+const RELEASE_IF_HELD = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 /**
  * What every node of a cluster is reached with: the cluster tells its nodes' addresses, not how
@@ -106,28 +128,48 @@ function redisStores(url: string, prefix: string, cluster: boolean, timeoutMs: n
   const client = clusterClient ?? createClient({ url, socket, disableOfflineQueue: true });
   // Connection errors surface through the failing calls; unhandled, the event would crash us.
   client.on('error', () => {});
+  // One connection attempt, started now, that every first call waits for (within its bound):
+  // three adapters each connecting on first use would race, and with no offline queue a call
+  // made while the socket opens fails ("the client is offline"). Later drops reconnect by
+  // themselves (reconnectStrategy); calls made meanwhile fail fast, and the caller answers 503.
+  let connected = false;
+  const firstConnection = client.connect().then(
+    () => void (connected = true),
+    () => undefined,
+  );
+  const ready = () => (connected ? undefined : firstConnection);
   const adapterFor = <T>() => new KeyvRedis<T>(client as never, { keyPrefixSeparator: ':', throwOnConnectError: true, throwOnErrors: true, connectionTimeout: timeoutMs });
   const open = <T>(namespace: string): Store<T> => {
     const adapter = adapterFor<T>();
     // The adapter prefixes keys with the namespace itself; Keyv must not do it again.
     const keyv = new Keyv<T>({ store: adapter, namespace: `${prefix}${namespace}`, useKeyPrefix: false, throwOnErrors: true, deserialize });
     keyv.on('error', () => {});
-    return keyvStore<T>(keyv, timeoutMs);
+    return keyvStore<T>(keyv, timeoutMs, ready);
   };
   const sessions = open<SessionData>('sessions');
-  // The adapter connects the shared client on first use; TIME goes through the same connection.
-  const connector = adapterFor<unknown>();
+  /** A raw command on the shared connection; in a cluster, sent to the master of `key`'s slot. */
+  const command = async (key: string, readonly: boolean, args: string[]): Promise<unknown> => {
+    await ready();
+    return clusterClient ? clusterClient.sendCommand(key, readonly, args) : (client as ReturnType<typeof createClient>).sendCommand(args);
+  };
   return {
     sessions,
     tokens: open<string>('tokens'),
     logout: open<unknown>('logout'),
     now: async () => {
       // In a cluster, TIME goes to the master of one fixed slot: every instance reads one clock.
-      const time = async () => {
-        await connector.getClient();
-        return clusterClient ? clusterClient.sendCommand(CLOCK_SLOT_KEY, true, ['TIME']) : (client as ReturnType<typeof createClient>).sendCommand(['TIME']);
-      };
-      return redisTimeMs(await bounded(time(), timeoutMs));
+      return redisTimeMs(await bounded(command(CLOCK_SLOT_KEY, true, ['TIME']), timeoutMs));
+    },
+    lease: async (name, ttlMs) => {
+      const key = `${prefix}lease:${name}`;
+      const token = randomBytes(16).toString('base64url');
+      const args = ['SET', key, token, 'NX', 'PX', String(Math.ceil(ttlMs))];
+      const reply = await bounded(command(key, false, args), timeoutMs);
+      return reply === 'OK' ? token : undefined;
+    },
+    releaseLease: async (name, token) => {
+      const key = `${prefix}lease:${name}`;
+      await bounded(command(key, false, ['EVAL', RELEASE_IF_HELD, '1', key, token]), timeoutMs);
     },
     ping: async () => {
       await sessions.get('readyz');

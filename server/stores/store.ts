@@ -11,14 +11,19 @@ export interface Store<T> {
   delete(key: string): Promise<void>;
 }
 
-export function keyvStore<T>(keyv: Keyv<T>, timeoutMs: number): Store<T> {
+/** `ready`: awaited before each call (within its bound), e.g. a connection's first opening. */
+export function keyvStore<T>(keyv: Keyv<T>, timeoutMs: number, ready: () => Promise<void> | undefined = () => undefined): Store<T> {
+  const after = async <R>(call: () => Promise<R>): Promise<R> => {
+    await ready();
+    return call();
+  };
   return {
-    get: (key) => bounded(keyv.get(key) as Promise<T | undefined>, timeoutMs),
+    get: (key) => bounded(after(() => keyv.get(key) as Promise<T | undefined>), timeoutMs),
     set: async (key, value, ttlMs) => {
-      await bounded(keyv.set(key, value, ttlMs && ttlMs > 0 ? Math.ceil(ttlMs) : undefined), timeoutMs);
+      await bounded(after(() => keyv.set(key, value, ttlMs && ttlMs > 0 ? Math.ceil(ttlMs) : undefined)), timeoutMs);
     },
     delete: async (key) => {
-      await bounded(keyv.delete(key), timeoutMs);
+      await bounded(after(() => keyv.delete(key)), timeoutMs);
     },
   };
 }

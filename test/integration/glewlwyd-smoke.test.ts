@@ -114,12 +114,6 @@ describe.skipIf(!hasGlewlwyd)('Glewlwyd as the identity provider (smoke)', () =>
     expect(keys(`tokens:${userId}`)).toHaveLength(0);
   });
 
-  // Glewlwyd's end_session acts only with a valid id_token_hint (without one it answers 200 with
-  // an empty body and ends nothing). The BFF's end-session URL carries post_logout_redirect_uri,
-  // state and client_id but no id_token_hint, so a sign-out started at the BFF leaves the
-  // Glewlwyd session (and every other app of it) signed in.
-  it.todo('signs out at Glewlwyd when the SPA signs out at the BFF (end-session URL with id_token_hint)');
-
   /** An end-session URL as another app of alice's Glewlwyd session would build it: her ID token as the hint. */
   function endSessionWithHint(userId: string): string {
     const [idToken] = Object.values(tokenCacheOf(userId).IdToken);

@@ -171,6 +171,58 @@ describe.skipIf(!hasRedis)('two BFF processes sharing one Redis and one dev IdP'
   });
 });
 
+describe.skipIf(!hasRedis)('refresh tokens that rotate with reuse detection, two instances refreshing one user', () => {
+  let idp: IdpProcess;
+  let a: { child: Child; url: string };
+  let b: { child: Child; url: string };
+  let prefix: string;
+  let redis: Awaited<ReturnType<typeof redisReader>>;
+
+  beforeAll(async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    // The dev IdP rotates refresh tokens and revokes the grant when a rotated one is used again.
+    idp = await startIdpProcess([`http://localhost:${portA}`, `http://localhost:${portB}`], { DEV_IDP_ROTATE_REFRESH_TOKENS: '1' });
+    prefix = uniquePrefix('rotation');
+    const env = { REDIS_URL: REDIS_TEST_URL, REDIS_KEY_PREFIX: prefix };
+    [a, b] = await Promise.all([startBffProcess(portA, idp, env), startBffProcess(portB, idp, env)]);
+    redis = await redisReader();
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.child.stop(), b?.child.stop(), idp?.child.stop()]);
+    if (redis) {
+      await redis.deleteAll(`${prefix}*`);
+      await redis.close();
+    }
+  });
+
+  it('20 rounds of 50 parallel calls on each instance with an expired access token: one refresh grant per round, nobody signed out', async () => {
+    const alice = new TestBrowser(idp.ca);
+    await signInAt(alice, a.url, 'alice');
+    const aliceId = await whoAmI(alice, a.url);
+    const key = `${prefix}tokens:${aliceId}`;
+    const sealer = testSealer();
+    const grantsPerRound: number[] = [];
+    for (let round = 0; round < 20; round++) {
+      const stored = JSON.parse((await redis.client.get(key))!);
+      const cache = withExpiredAccessTokens(JSON.parse(sealer.open(stored.value, aliceId)));
+      await redis.client.set(key, JSON.stringify({ ...stored, value: sealer.seal(JSON.stringify(cache), aliceId) }), { KEEPTTL: true });
+      const before = idp.refreshGrants();
+      const calls = [a.url, b.url].flatMap((url) => Array.from({ length: 50 }, () => alice.api(`${url}/api/me`)));
+      const answers = await Promise.all(calls);
+      const statuses = answers.map((r) => r.status);
+      for (const r of answers) if (r.status !== 200) console.log("BODY", r.body);
+      if (statuses.some((s) => s !== 200)) console.log("LOGS", [...a.child.output, ...b.child.output].filter((l) => l.includes("failed")).slice(0, 3).join("\n"));
+      expect(statuses.filter((s) => s !== 200)).toEqual([]);
+      await idp.child.waitFor(() => (idp.refreshGrants() > before ? true : undefined), 'the refresh grant to be logged');
+      grantsPerRound.push(idp.refreshGrants() - before);
+    }
+    expect(grantsPerRound).toEqual(Array(20).fill(1));
+    expect(idp.grantErrors()).toEqual([]);
+    expect((await alice.api(`${b.url}/auth/session`)).json().isAuthenticated).toBe(true);
+  }, 120_000);
+});
+
 describe.skipIf(!hasRedis)('a Redis outage during traffic', () => {
   it('answers 503 while Redis is down, never crashes, recovers by itself and revives no signed-out session', async () => {
     const port = await freePort();

@@ -2,11 +2,11 @@ import { StoreUnavailableError } from '../../server/errors';
 import type { Stores } from '../../server/stores';
 import type { Store } from '../../server/stores/store';
 
-export type StoreName = 'sessions' | 'tokens' | 'logout' | 'clock';
+export type StoreName = 'sessions' | 'tokens' | 'logout' | 'clock' | 'leases';
 
 export interface StoreCall {
   store: StoreName;
-  op: 'get' | 'set' | 'delete' | 'now';
+  op: 'get' | 'set' | 'delete' | 'now' | 'lease' | 'release';
   key: string;
 }
 
@@ -42,6 +42,8 @@ export function faultyStores(inner: Stores) {
     tokens: wrap('tokens', inner.tokens),
     logout: wrap('logout', inner.logout),
     now: () => guard({ store: 'clock', op: 'now', key: '' }, () => inner.now()),
+    lease: (name, ttlMs) => guard({ store: 'leases', op: 'lease', key: name }, () => inner.lease(name, ttlMs)),
+    releaseLease: (name, token) => guard({ store: 'leases', op: 'release', key: name }, () => inner.releaseLease(name, token)),
     ping: () => inner.ping(),
     close: () => inner.close(),
   };

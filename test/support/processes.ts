@@ -81,6 +81,8 @@ export async function startIdpProcess(bffOrigins: string[], env: Record<string, 
     caFile,
     ca: readFileSync(caFile, 'utf8'),
     refreshGrants: () => child.events().filter((e) => e.event === 'idp.grant' && e.grantType === 'refresh_token').length,
+    /** Refused token requests (e.g. invalid_grant for a reused rotated refresh token). */
+    grantErrors: () => child.events().filter((e) => e.event === 'idp.grant_error'),
   };
 }
 

@@ -25,7 +25,13 @@ function fakeMsal() {
   return { factory, calls };
 }
 
-const noStore = { tokens: { get: async () => undefined, set: async () => {}, delete: async () => {} }, sealer: new TokenSealer([generateTokenCacheKey()]), clientId: 'bff' };
+const noStore = {
+  tokens: { get: async () => undefined, set: async () => {}, delete: async () => {} },
+  // Every lease granted: this tests the in-process single flight alone.
+  leases: { lease: async () => 'lease', releaseLease: async () => {} },
+  sealer: new TokenSealer([generateTokenCacheKey()]),
+  clientId: 'bff',
+};
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
 describe('parallel API calls of one user share one token acquisition', () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MSAL_RENEWAL_MARGIN_SECONDS, renewalMarginSeconds, usableCachedAccessToken } from '../../server/auth/cached-token';
 
 const now = 1_800_000_000;
@@ -85,5 +85,17 @@ describe('providers whose ID tokens carry no tid and whose authority has a path 
     expect(usableCachedAccessToken(cacheWith(accessToken({ realm: 'api' })), noTenant)).toBe('the-access-token');
     expect(usableCachedAccessToken(cacheWith(accessToken({ realm: '' })), noTenant)).toBe('the-access-token');
     expect(usableCachedAccessToken(cacheWith(accessToken({ realm: 'other' })), noTenant)).toBeUndefined();
+  });
+});
+
+describe("the clock is MSAL's (rounded seconds)", () => {
+  it('uses a token MSAL cached in the second half of this second, whose cached_at is one ahead of the floored time', () => {
+    vi.useFakeTimers({ now: (now + 0.6) * 1000 });
+    try {
+      const { nowSeconds: _, ...live } = query;
+      expect(usableCachedAccessToken(cacheWith(accessToken({ cached_at: String(now + 1), expires_on: String(now + 3601) })), live)).toBe('the-access-token');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
