@@ -3,16 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { TestBrowser } from '../support/browser';
 import { bearerUser, rawRequest, RawUpstream } from '../support/raw-upstream';
 import { signInAt, startInspectableStack, startStack } from '../support/stack';
-
-/** A small seeded PRNG (mulberry32): the same seed gives the same requests, so a failure replays. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../support/prng';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261124);
 const REQUESTS = 3000;

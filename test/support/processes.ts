@@ -121,3 +121,29 @@ export async function startRedisServer(port?: number, dir = mkdtempSync(path.joi
 }
 
 export const uniquePrefix = (label: string) => `test-${label}-${randomBytes(4).toString('hex')}:`;
+
+/**
+ * Two BFF processes (A, B) on one Redis (keys under a fresh prefix) and one dev IdP process that
+ * registers both origins (A first: it is where the IdP delivers back-channel logout).
+ */
+export async function startInstancePair(label: string, idpEnv: Record<string, string> = {}) {
+  const { REDIS_TEST_URL, redisReader } = await import('./redis');
+  const [portA, portB] = [await freePort(), await freePort()];
+  const idp = await startIdpProcess([`http://localhost:${portA}`, `http://localhost:${portB}`], idpEnv);
+  const prefix = uniquePrefix(label);
+  const env = { REDIS_URL: REDIS_TEST_URL, REDIS_KEY_PREFIX: prefix };
+  const [a, b] = await Promise.all([startBffProcess(portA, idp, env), startBffProcess(portB, idp, env)]);
+  const redis = await redisReader();
+  return { idp, a, b, prefix, redis };
+}
+
+export type InstancePair = Awaited<ReturnType<typeof startInstancePair>>;
+
+/** Stops what startInstancePair started and removes its keys; tolerates a half-started pair. */
+export async function stopInstancePair(pair: Partial<InstancePair>) {
+  await Promise.all([pair.a?.child.stop(), pair.b?.child.stop(), pair.idp?.child.stop()]);
+  if (pair.redis) {
+    await pair.redis.deleteAll(`${pair.prefix}*`);
+    await pair.redis.close();
+  }
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { safeReturnTo } from '../../server/auth/return-to';
+import { prng } from '../support/prng';
 
 describe('returnTo accepts only same-origin paths', () => {
   it.each([
@@ -35,16 +36,6 @@ describe('returnTo accepts only same-origin paths', () => {
     expect(safeReturnTo(input)).toBe('/');
   });
 });
-
-/** A small seeded PRNG (mulberry32), as in the fuzz test: the same seed gives the same inputs. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The contract callers rely on: whatever safeReturnTo returns is a path of this origin that
