@@ -18,11 +18,17 @@ import { signInAt } from '../support/stack';
 import { drive, round, type LoadResult } from './load';
 import { cpuMs, startScript } from './processes';
 import { captureUser, connectRedis, deletePrefix, seedUsers, syntheticUsers, type Redis } from './seed';
+import { measureRefreshRates, refreshTable, type RefreshRate } from './refresh-rate';
 import { closeSignOutAgent, measureSignOut, type SignOutResult } from './sign-out';
 
 const PROFILE = process.argv.includes('--profile');
 /** Throughput scenarios only (no sign-out, no seeded users): for profiling iterations. */
 const QUICK = process.argv.includes('--quick');
+/** Only the refresh-rate measurement (`npm run bench -- --refresh`). */
+const REFRESH_ONLY = process.argv.includes('--refresh');
+/** Access token lifetimes (s) whose refresh rate is measured, and for how long each (s). */
+const REFRESH_LIFETIMES = [60, 120, 300, 3600];
+const REFRESH_SECONDS = Number(process.env.BENCH_REFRESH_SECONDS ?? 60);
 const CONNECTIONS = 10;
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
 const WARMUP_S = 4;
@@ -72,10 +78,21 @@ function machine() {
   };
 }
 
+async function refreshRates(): Promise<RefreshRate[]> {
+  log(`\nRefresh grants per minute: one user, 10 API calls a second for ${REFRESH_SECONDS} s, at access token lifetimes of ${REFRESH_LIFETIMES.join(', ')} s…`);
+  const rates = await measureRefreshRates(REFRESH_LIFETIMES, REFRESH_SECONDS);
+  log(`\n${refreshTable(rates)}\n`);
+  return rates;
+}
+
 async function main() {
   const startedAt = Date.now();
   const host = machine();
   log(`Machine: ${host.cpus} CPUs (${host.cpuModel}), Node ${host.node}, ${host.platform}, ${host.memoryGiB} GiB`);
+  if (REFRESH_ONLY) {
+    await refreshRates();
+    return;
+  }
   if (host.loadAverageAtStart[0]! > host.cpus / 2) {
     log(`Note: the machine is already busy (load average ${host.loadAverageAtStart[0]}): the figures will be lower and noisier.`);
   }
@@ -267,12 +284,14 @@ async function main() {
       ...(signOut ? [{ target: `sign-out p99 (Redis, ${SESSIONS} sessions) < 20 ms`, value: signOut.latencyMs.p99, met: signOut.latencyMs.p99 < 20 }] : []),
     ];
 
+    const refreshes = QUICK ? undefined : await refreshRates();
     const report = {
       date: new Date(startedAt).toISOString(),
       machine: { ...host, redis: redisVersion },
       settings: { connections: CONNECTIONS, durationSeconds: DURATION_S, warmupSeconds: WARMUP_S, rounds: ROUNDS, sessionsPerUser: SESSIONS, path: 'GET /api/me', profiled: PROFILE },
       scenarios,
       signOut,
+      refreshes,
       seeding,
       targets,
       totalSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -283,6 +302,7 @@ async function main() {
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
     log(`\n${table(report)}\n`);
+    if (refreshes) log(`${refreshTable(refreshes)}\n`);
     log(`Results: ${path.relative(process.cwd(), file)} (${report.totalSeconds} s in all)`);
   } finally {
     await deletePrefix(redis, prefix).catch(() => {});

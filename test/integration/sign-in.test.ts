@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_BFF_CLIENT_SECRET } from '../../server/dev-idp';
-import { everythingReceived, JWT_PATTERN, startInspectableStack, withExpiredAccessTokens, type Stack, type TokenCacheJson } from '../support/stack';
+import { RawUpstream } from '../support/raw-upstream';
+import { everythingReceived, JWT_PATTERN, startInspectableStack, startStack, withExpiredAccessTokens, type Stack, type TokenCacheJson } from '../support/stack';
 
 describe('sign-in through MSAL against the real dev IdP', () => {
   let stack: Stack;
@@ -104,5 +105,25 @@ describe('sign-in through MSAL against the real dev IdP', () => {
     const refreshed = Object.values(tokenCacheOf(sub)!.AccessToken)[0]!;
     expect(refreshed.secret).not.toBe(before.secret);
     expect(Number(refreshed.expires_on)).toBeGreaterThan(Date.now() / 1000);
+  });
+});
+
+describe('short-lived access tokens', () => {
+  it('with 120 s access tokens (Keycloak-like), six API calls in three seconds carry one token: no refresh per call', async () => {
+    const upstream = await RawUpstream.start();
+    const stack = await startStack({ DEV_IDP_ACCESS_TOKEN_TTL: '120', API_BASE_URL: upstream.url });
+    try {
+      const alice = stack.browser();
+      await stack.signIn(alice, 'alice');
+      for (let i = 0; i < 6; i++) {
+        expect((await alice.api(`${stack.url}/api/me`)).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const tokens = new Set(upstream.requests.map((r) => r.headers.find(([n]) => n === 'authorization')?.[1]));
+      expect(tokens.size).toBe(1);
+    } finally {
+      await stack.close();
+      await upstream.close();
+    }
   });
 });
