@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { Context } from 'koa';
 import type { Problem } from '../../shared/api';
-import { signInPath } from '../auth/login';
+import { signInPath } from '../auth/sign-in-request';
 import { safeReturnTo } from '../auth/return-to';
 import { HttpError } from '../errors';
 import { signedInRequest } from '../session/current-user';

@@ -1,4 +1,4 @@
-import { claimsRequest, MAX_CLAIMS_BYTES, utf8 } from '../auth/login';
+import { claimsRequest, MAX_CLAIMS_BYTES, utf8 } from '../auth/sign-in-request';
 import { challengesOf } from './www-authenticate';
 
 /**

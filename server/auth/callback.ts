@@ -4,7 +4,7 @@ import { badRequest, HttpError } from '../errors';
 import type { SessionUser } from '../session/data';
 import { newSessionId, type Sessions } from '../session/middleware';
 import type { Services } from '../services';
-import { callbackUrl, loginScopes } from './login';
+import { callbackUrl, loginScopes } from './sign-in-request';
 import type { PendingLogins } from './pending-logins';
 
 /**
