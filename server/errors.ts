@@ -10,14 +10,17 @@ export class HttpError extends Error {
     readonly status: number,
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown; headers?: Record<string, string> },
+    options?: { cause?: unknown; headers?: Record<string, string>; signInUrl?: string },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'HttpError';
     this.expose = status < 500 || status === 502 || status === 503 || status === 504;
     this.headers = options?.headers;
+    this.signInUrl = options?.signInUrl;
   }
   readonly headers?: Record<string, string>;
+  /** For `reauthenticate`: the same-origin sign-in that can satisfy it (shared/api.ts Problem). */
+  readonly signInUrl?: string;
 }
 
 export const badRequest = (code: ErrorCode, message: string) => new HttpError(400, code, message);

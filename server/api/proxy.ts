@@ -1,6 +1,5 @@
 import type http from 'node:http';
 import type { Context } from 'koa';
-import type { Problem } from '../../shared/api';
 import { signInPath } from '../auth/sign-in-request';
 import { safeReturnTo } from '../auth/return-to';
 import { HttpError } from '../errors';
@@ -57,16 +56,8 @@ export function apiProxy({ config, accessToken, log }: Services, baseUrl: string
       log.info('api.token_rejected', { requestId: ctx.state.requestId, user: user.homeAccountId, reason: rejection.kind, retried });
       if (rejection.kind === 'claims') {
         // A claims challenge: only a sign-in that asks the IdP for these claims can satisfy it.
-        // Rendered here, as problemResponses renders only { error, message }.
-        ctx.status = 401;
-        ctx.set('Cache-Control', 'no-store');
-        const problem: Problem = {
-          error: 'reauthenticate',
-          message: 'The API asks you to sign in again to continue.',
-          signInUrl: signInPath(safeReturnTo(ctx.get('x-return-to')), rejection.claims),
-        };
-        ctx.body = problem;
-        return;
+        const signInUrl = signInPath(safeReturnTo(ctx.get('x-return-to')), rejection.claims);
+        throw new HttpError(401, 'reauthenticate', 'The API asks you to sign in again to continue.', { signInUrl });
       }
       if (rejection.kind === 'invalid_token' && !retried) {
         // The API revoked this token: replace it in the user's entry now, so no call (on any

@@ -40,7 +40,7 @@ function toProblem(err: unknown): { status: number; body: Problem; headers: Reco
   if (err instanceof HttpError) {
     return {
       status: err.status,
-      body: { error: err.code, message: err.expose ? err.message : 'Something went wrong.' },
+      body: { error: err.code, message: err.expose ? err.message : 'Something went wrong.', ...(err.expose && err.signInUrl ? { signInUrl: err.signInUrl } : {}) },
       headers: err.headers ?? {},
     };
   }
