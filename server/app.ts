@@ -50,7 +50,7 @@ export function createApp(services: Services, options: AppOptions): Koa {
   router.get('/auth/login', login(services, pendingLogins));
   router.get('/auth/callback', callback(services, pendingLogins, sessionStore));
   router.get('/auth/session', session, sessionInfo(services));
-  const endSession = new EndSession(config, services.idp, stores.logout);
+  const endSession = new EndSession(config, services.idp, stores);
   router.post('/auth/logout', requireCsrfHeader, session, signedIn, spaLogout(services, endSession));
   // No session needed: a signed-out SPA can still end the IdP session (without a hint).
   router.get('/auth/end-session', endSession.route());

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { sessionKeySealer, type TokenSealer } from '../auth/token-encryption';
 import type { Config } from '../config';
 import type { IdentityProvider } from '../identity/provider';
-import type { Store } from '../stores/store';
+import type { Stores } from '../stores';
 
 /** How long the SPA has to follow the end-session URL that POST /auth/logout answers. */
 export const END_SESSION_TICKET_TTL_MS = 2 * 60_000;
@@ -23,7 +23,8 @@ interface Ticket {
  * BFF redirects to the IdP's end_session_endpoint with the hint its dialect wants
  * (IdentityProvider.endSessionHint): the ID token travels only in that redirect. The hint is
  * sealed (AES-256-GCM, a key from SESSION_KEYS) and bound to the ticket id; a ticket works once
- * (its id is remembered for its lifetime) and for END_SESSION_TICKET_TTL_MS.
+ * (its id is taken as a lease for its lifetime: atomic across instances) and for
+ * END_SESSION_TICKET_TTL_MS.
  *
  * Without a ticket, or with one that is used, expired or not ours, the redirect carries no hint:
  * a signed-out SPA can still end the IdP session (the IdP then asks which account, as Entra's
@@ -35,7 +36,8 @@ export class EndSession {
   constructor(
     private readonly config: Pick<Config, 'publicUrl' | 'postLogoutRedirectUri' | 'sessionKeys'>,
     private readonly idp: Pick<IdentityProvider, 'endSessionEndpoint' | 'endSessionHint' | 'clientId'>,
-    private readonly used: Store<unknown>,
+    /** Marks a ticket used, once across every instance (a lease that lives as long as the ticket). */
+    private readonly stores: Pick<Stores, 'lease'>,
   ) {
     this.sealer = sessionKeySealer(config.sessionKeys, PURPOSE);
   }
@@ -68,10 +70,9 @@ export class EndSession {
       return undefined;
     }
     if (typeof ticket.expiresAt !== 'number' || ticket.expiresAt < Date.now() || typeof ticket.hint !== 'string') return undefined;
-    const key = `endsession:${id}`;
-    if ((await this.used.get(key)) !== undefined) return undefined;
-    await this.used.set(key, 1, END_SESSION_TICKET_TTL_MS);
-    return ticket.hint;
+    // SET NX: of two uses at once, on any instances, one gets the hint.
+    const first = await this.stores.lease(`endsession:${id}`, END_SESSION_TICKET_TTL_MS);
+    return first ? ticket.hint : undefined;
   }
 
   private endSessionUrl(hint: string | undefined): string {
