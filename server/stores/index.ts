@@ -92,6 +92,8 @@ export function sweepExpired(memory: Map<string, unknown>, now = Date.now()): nu
 }
 
 const CLOCK_SLOT_KEY = '{bff-clock}';
+/** How often a standalone Redis connection is pinged to notice one that went silent (ms). */
+export const HEARTBEAT_MS = 1000;
 /** Deletes KEYS[1] only while it still holds ARGV[1]: a lease ends only by its own holder. */
 const RELEASE_IF_HELD = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
@@ -133,11 +135,29 @@ function redisStores(url: string, prefix: string, cluster: boolean, timeoutMs: n
   // made while the socket opens fails ("the client is offline"). Later drops reconnect by
   // themselves (reconnectStrategy); calls made meanwhile fail fast, and the caller answers 503.
   let connected = false;
-  const firstConnection = client.connect().then(
-    () => void (connected = true),
-    () => undefined,
-  );
-  const ready = () => (connected ? undefined : firstConnection);
+  const connect = () =>
+    client.connect().then(
+      () => void (connected = true),
+      () => undefined,
+    );
+  let connection = connect();
+  const ready = () => (connected ? undefined : connection);
+
+  // A connection that goes silent (packets dropped without a reset: a NAT timeout, a failover to
+  // a new address, a half-open TCP connection) fails no call by itself: node-redis would wait for
+  // the kernel, minutes. A PING every HEARTBEAT_MS, bounded like every call: unanswered while the
+  // client thinks it is ready, the socket is taken for dead and replaced (FINDINGS).
+  let replacing = false;
+  const heartbeat = setInterval(() => {
+    if (clusterClient || !connected || replacing || !(client as ReturnType<typeof createClient>).isReady) return;
+    bounded((client as ReturnType<typeof createClient>).ping(), timeoutMs).catch(() => {
+      replacing = true;
+      connected = false;
+      (client as ReturnType<typeof createClient>).destroy();
+      connection = connect().finally(() => void (replacing = false));
+    });
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
   const adapterFor = <T>() => new KeyvRedis<T>(client as never, { keyPrefixSeparator: ':', throwOnConnectError: true, throwOnErrors: true, connectionTimeout: timeoutMs });
   const open = <T>(namespace: string): Store<T> => {
     const adapter = adapterFor<T>();
@@ -175,6 +195,7 @@ function redisStores(url: string, prefix: string, cluster: boolean, timeoutMs: n
       await sessions.get('readyz');
     },
     close: async () => {
+      clearInterval(heartbeat);
       if (client.isOpen) await Promise.race([client.close(), new Promise((r) => setTimeout(r, 500))]).catch(() => {});
     },
   };

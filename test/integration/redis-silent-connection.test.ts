@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { uniquePrefix } from '../support/processes';
+import { redisAvailable, redisReader, REDIS_TEST_URL } from '../support/redis';
+import { startStack } from '../support/stack';
+import { startTcpProxy } from '../support/tcp-proxy';
+
+const hasRedis = await redisAvailable();
+
+describe.skipIf(!hasRedis)('a connection to Redis that goes silent (packets dropped, no reset)', () => {
+  it('is noticed and replaced: serving again within 5 s of the stall, 503 with Retry-After meanwhile, never a 500', async () => {
+    const { hostname, port } = new URL(REDIS_TEST_URL);
+    const proxy = await startTcpProxy({ host: hostname, port: Number(port || 6379) });
+    const prefix = uniquePrefix('silent');
+    const stack = await startStack({ REDIS_URL: proxy.url, REDIS_KEY_PREFIX: prefix });
+    try {
+      const alice = stack.browser();
+      await stack.signIn(alice, 'alice');
+      expect((await alice.api(`${stack.url}/api/me`)).status).toBe(200);
+
+      expect(proxy.silenceExisting()).toBeGreaterThan(0);
+      const stalledAt = Date.now();
+      const answers: { status: number; retryAfter?: string; error?: string }[] = [];
+      let recoveredAfterMs: number | undefined;
+      while (Date.now() - stalledAt < 15_000) {
+        const res = await alice.api(`${stack.url}/api/me`);
+        answers.push({ status: res.status, retryAfter: res.headers['retry-after'] as string | undefined, error: res.status === 200 ? undefined : res.json().error });
+        if (res.status === 200 && answers.length > 1) {
+          recoveredAfterMs = Date.now() - stalledAt;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      if (process.env.STALL_REPORT) console.log({ recoveredAfterMs, answers: answers.length });
+      expect(recoveredAfterMs).toBeDefined();
+      expect(recoveredAfterMs!).toBeLessThan(5_000);
+      for (const a of answers.filter((a) => a.status !== 200)) expect(a).toEqual({ status: 503, retryAfter: '1', error: 'store_unavailable' });
+      // Still alice's session: nothing was lost.
+      expect((await alice.api(`${stack.url}/auth/session`)).json().isAuthenticated).toBe(true);
+    } finally {
+      await stack.close();
+      await proxy.close();
+      const redis = await redisReader();
+      await redis.deleteAll(`${prefix}*`);
+      await redis.close();
+    }
+  }, 30_000);
+});
