@@ -3,7 +3,10 @@ import type { Context } from 'koa';
 import { signInPath } from '../auth/sign-in-request';
 import { safeReturnTo } from '../auth/return-to';
 import { HttpError } from '../errors';
+import type { AccessTokenRequest } from '../auth/access-token';
+import { describe } from '../http/problem';
 import { signedInRequest } from '../session/current-user';
+import { clearSession } from '../session/middleware';
 import type { Services } from '../services';
 import { requestBody } from './framing';
 import { downstreamUrl } from './path';
@@ -36,7 +39,17 @@ export function apiProxy({ config, accessToken, log }: Services, baseUrl: string
     const target = downstreamUrl(baseUrl, ctx.path, ctx.querystring);
     const body = requestBody(ctx.req, config.maxApiBodyBytes);
     const { user, signedOutAt, prefetched } = signedInRequest(ctx);
-    let token = await accessToken(user, config.api.scopes, { signedOutAt, pending: prefetched });
+    const tokenFor = (request: AccessTokenRequest) =>
+      accessToken(user, config.api.scopes, request).catch((err: unknown) => {
+        // The user's tokens no longer work (a revoked grant, a refresh token reused, an entry
+        // gone): this session cannot call the API again, so it ends now, and /auth/session says so.
+        if (err instanceof HttpError && err.code === 'reauthenticate') {
+          log.warn('auth.tokens_unusable', { requestId: ctx.state.requestId, user: user.homeAccountId, reason: describe(err) });
+          clearSession(ctx);
+        }
+        throw err;
+      });
+    let token = await tokenFor({ signedOutAt, pending: prefetched });
 
     const headers: Record<string, string> = { 'x-request-id': String(ctx.state.requestId) };
     for (const name of FORWARD_REQUEST) {
@@ -63,7 +76,7 @@ export function apiProxy({ config, accessToken, log }: Services, baseUrl: string
         // The API revoked this token: replace it in the user's entry now, so no call (on any
         // instance) uses it again. Only a safe method is sent again: its 401 says nothing was
         // done, and it carries no content that would have to be kept to send twice.
-        token = await accessToken(user, config.api.scopes, { signedOutAt, rejected: token });
+        token = await tokenFor({ signedOutAt, rejected: token });
         if (RETRIED_METHODS.has(ctx.method)) {
           upstream = await send(token);
           continue;

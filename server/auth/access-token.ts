@@ -39,10 +39,11 @@ interface CacheLookup {
 }
 
 /**
- * How long a refresh lease lasts: twice the outbound timeout (10 s) that bounds the token
- * request, so a lease cannot run out while its holder's refresh is still under way.
+ * How long a refresh lease lasts: longer than the outbound timeout (10 s) that bounds the token
+ * request, so a lease cannot run out while its holder's refresh is still under way; short, since
+ * a holder that died (a crashed instance) keeps the others waiting that long.
  */
-export const REFRESH_LEASE_MS = 20_000;
+export const REFRESH_LEASE_MS = 15_000;
 const LEASE_POLL_MS = 50;
 
 export interface TokenCacheAccess {
@@ -93,11 +94,12 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
   /**
    * The refresh lease of this user, or a token another holder's refresh left in the entry.
    * Waits (polling the entry) while another instance holds the lease; a holder that died loses
-   * it when it expires. Bounded: past twice the lease, the store is taken to be failing.
+   * it when it expires, and the lease is then taken here. Bounded: past the lease and a second,
+   * the store is taken to be failing (503).
    */
   async function refreshLeaseOrToken(user: SessionUser, scopes: string[], request: AccessTokenRequest): Promise<{ lease: string } | { token: string }> {
     const name = `refresh:${user.homeAccountId}`;
-    const giveUpAt = Date.now() + 2 * REFRESH_LEASE_MS;
+    const giveUpAt = Date.now() + REFRESH_LEASE_MS + 1000;
     for (;;) {
       const lease = await cache.leases.lease(name, REFRESH_LEASE_MS);
       if (lease) return { lease };

@@ -137,6 +137,8 @@ describe('bad input at /auth/callback and /api', () => {
     const sub = (await browser.api(`${stack.url}/api/me`)).json().sub as string;
     await stack.bff.stores.tokens.delete(sub);
     expectProblem(await browser.api(`${stack.url}/api/me`), 401, 'reauthenticate');
+    // The session that can no longer call the API has ended: no page believes it is signed in.
+    expect((await browser.api(`${stack.url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
   });
 });
 
