@@ -27,6 +27,8 @@ export interface PendingLoginOptions {
 /** `state` as /auth/login makes it: 32 random bytes, base64url. Anything else is no sign-in of ours. */
 const STATE_FORMAT = /^[A-Za-z0-9_-]{43}$/;
 export const MAX_PENDING_LOGINS = 3;
+/** What the pending sign-in cookies of one browser may add up to (names and values). */
+export const MAX_PENDING_COOKIE_BYTES = 6000;
 const COOKIE_PATH = '/auth/';
 
 /**
@@ -56,18 +58,29 @@ export class PendingLogins {
 
   /** Stores a new pending sign-in in the browser, keeping only the newest `max` (older ones expire). */
   save(ctx: Context, login: PendingLogin): void {
-    const now = Date.now();
-    const others = this.pendingNames(ctx)
-      .map((name) => ({ name, login: this.open(ctx, name) }))
-      .sort((a, b) => (b.login?.createdAt ?? 0) - (a.login?.createdAt ?? 0));
-    others.forEach(({ name, login: other }, i) => {
-      const stale = !other || now - other.createdAt >= this.options.timeoutMs;
-      if (stale || i >= this.max - 1) this.clear(ctx, name);
-    });
     const { state, claims, ...rest } = login;
     // The claims go in as JSON, not as a string of JSON: no second escaping to grow the cookie.
     const sealed = JSON.stringify(claims === undefined ? rest : { ...rest, claims: JSON.parse(claims) });
-    ctx.cookies.set(this.prefix + state, this.sealer.seal(sealed, state), this.cookieOptions(this.options.timeoutMs));
+    const name = this.prefix + state;
+    const value = this.sealer.seal(sealed, state);
+    // Newest first, within `max` and within a byte budget, so that the Cookie header of /auth/*
+    // stays under the 8 KB many proxies allow (nginx's default) even with large claims requests.
+    const now = Date.now();
+    let bytes = name.length + value.length;
+    const others = this.pendingNames(ctx)
+      .map((other) => ({ name: other, login: this.open(ctx, other), size: other.length + (ctx.cookies.get(other, { signed: false })?.length ?? 0) }))
+      .sort((a, b) => (b.login?.createdAt ?? 0) - (a.login?.createdAt ?? 0));
+    let kept = 1;
+    for (const { name: other, login: pending, size } of others) {
+      const stale = !pending || now - pending.createdAt >= this.options.timeoutMs;
+      if (stale || kept >= this.max || bytes + size > MAX_PENDING_COOKIE_BYTES) {
+        this.clear(ctx, other);
+        continue;
+      }
+      bytes += size;
+      kept++;
+    }
+    ctx.cookies.set(name, value, this.cookieOptions(this.options.timeoutMs));
   }
 
   /**

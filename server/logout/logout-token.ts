@@ -74,7 +74,7 @@ export function logoutTokenVerifier(options: LogoutTokenVerifierOptions) {
       if (reason === 'unavailable') throw new HttpError(503, 'upstream_unavailable', "The identity provider's keys could not be fetched; retry later.", { cause: err });
       throw invalid(reason);
     }
-    if (typ !== undefined && !LOGOUT_TOKEN_TYPES.has(String(typ).toLowerCase())) {
+    if (typ !== undefined && (typeof typ !== 'string' || !LOGOUT_TOKEN_TYPES.has(typ.toLowerCase()))) {
       throw invalid(`The logout token's typ header names another kind of token (${String(typ).slice(0, 40).replace(/[^\w+./-]/g, '?')}).`);
     }
     const events = payload.events;

@@ -32,6 +32,6 @@ export function spaLogout({ idp, signOut, stores, sealer }: Services, endSession
     await signOut.signOut(user.homeAccountId, 'spa', ctx.state.requestId);
     clearSession(ctx);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { endSessionUrl: endSession.ticketUrl(hint) } satisfies LogoutResponse;
+    ctx.body = { endSessionUrl: endSession.ticketUrl(ctx, hint) } satisfies LogoutResponse;
   };
 }

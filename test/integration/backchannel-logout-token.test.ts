@@ -221,6 +221,10 @@ describe('back-channel logout: logout_token validation (section 2.6)', () => {
       },
     );
 
+    it('a token whose typ is not a string is refused (an array holding JWT, a number, null)', async () => {
+      for (const typ of [['JWT'], 123, null]) await expectRefusedAndNothingChanged(async () => postToken(await sign(claims(), { typ })));
+    });
+
     it('every refusal is logged with its reason, and never with the token', async () => {
       const tokens = [await sign(claims({ exp: undefined })), await sign(claims(), { typ: 'at+jwt' }), await sign(claims({ aud: 'someone-else' }))];
       const logged = lines.length;

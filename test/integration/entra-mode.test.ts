@@ -189,7 +189,7 @@ describe('Entra ID mode against the Entra emulator', () => {
     expect(res.status).toBe(200);
     const endSessionUrl = res.json().endSessionUrl as string;
     expect(endSessionUrl.startsWith(`${bff}/auth/end-session?`)).toBe(true);
-    const endSession = new URL((await browser().get(endSessionUrl)).headers.location!);
+    const endSession = new URL((await alice1.get(endSessionUrl)).headers.location!);
     expect(`${endSession.origin}${endSession.pathname}`).toBe(`${entra.origin}/${entra.tenantId}/oauth2/v2.0/logout`);
     expect(endSession.searchParams.get('post_logout_redirect_uri')).toBe(`${bff}/`);
     expect(endSession.searchParams.get('logout_hint')).toBe(account.loginHint);

@@ -58,7 +58,13 @@ describe('global sign-out, both channels on', () => {
     expect(endSessionUrl.startsWith(`${stack.url}/auth/end-session?`)).toBe(true);
     expect(res.body).not.toMatch(JWT_PATTERN);
     // Following it, the BFF redirects to the IdP with the ID token as id_token_hint (RP-Initiated Logout §2).
-    const redirect = await new TestBrowser().get(endSessionUrl);
+    // From any other browser (a script that read the answer, sending it elsewhere) it carries no hint.
+    const elsewhere = new URL((await new TestBrowser().get(endSessionUrl)).headers.location!);
+    expect(elsewhere.searchParams.has('id_token_hint')).toBe(false);
+    // A HEAD (a link checker, a prefetch) neither gets the hint nor uses the ticket up.
+    const head = await alice1.request(endSessionUrl, { method: 'HEAD' });
+    expect(new URL(head.headers.location!).searchParams.has('id_token_hint')).toBe(false);
+    const redirect = await alice1.get(endSessionUrl);
     expect(redirect.status).toBe(302);
     const endSession = new URL(redirect.headers.location!);
     expect(`${endSession.origin}${endSession.pathname}`).toBe(`${stack.bff.idp.issuer}/session/end`);
@@ -68,7 +74,7 @@ describe('global sign-out, both channels on', () => {
     const hint = decodeJwt(endSession.searchParams.get('id_token_hint')!);
     expect([hint.sub, hint.aud]).toEqual([aliceId, stack.bff.idp.clientId]);
     // Once only: the same URL again ends the IdP session without a hint.
-    const again = new URL((await new TestBrowser().get(endSessionUrl)).headers.location!);
+    const again = new URL((await alice1.get(endSessionUrl)).headers.location!);
     expect(again.searchParams.has('id_token_hint')).toBe(false);
     expect(again.searchParams.get('client_id')).toBe(stack.bff.idp.clientId);
     await expectSignedOutEverywhere(env, aliceId, [alice1, alice2], bob);

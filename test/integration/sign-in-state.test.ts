@@ -121,3 +121,25 @@ describe('sign-in state', () => {
     expect(failures).toBeGreaterThanOrEqual(5);
   });
 });
+
+describe('pending sign-ins with large claims requests', () => {
+  it('keep the Cookie header of /auth/* under 8 KB: the newest win within a byte budget', async () => {
+    const stack = await startStack();
+    try {
+      const browser = new TestBrowser();
+      const claims = Buffer.from(JSON.stringify({ id_token: { acrs: { essential: true, values: ['c1'.repeat(900)] } } })).toString('base64url');
+      const states: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const login = await browser.get(`${stack.url}/auth/login?claims=${claims}&returnTo=${encodeURIComponent(`/${'r'.repeat(400)}`)}`);
+        expect(login.status).toBe(302);
+        states.push(stateOf(login));
+      }
+      const header = await browser.jar.getCookieString(`${stack.url}/auth/callback`);
+      expect(header.length).toBeLessThan(8000);
+      // The newest is always kept.
+      expect((await loginCookies(browser, stack.url)).map((c) => c.key)).toContain(`bff.login.${states.at(-1)}`);
+    } finally {
+      await stack.close();
+    }
+  });
+});
