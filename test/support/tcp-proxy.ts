@@ -32,7 +32,10 @@ export async function startTcpProxy(target: { host: string; port: number }) {
     },
     close: () =>
       new Promise<void>((resolve) => {
-        for (const c of connections) (c.client.destroy(), c.upstream.destroy());
+        for (const c of connections) {
+          c.client.destroy();
+          c.upstream.destroy();
+        }
         server.close(() => resolve());
       }),
   };
