@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStores } from '../../server/stores';
 import { TestBrowser, type Response } from '../support/browser';
-import { faultyStores } from '../support/faulty-stores';
+import { startFaultyStack, type faultyStores } from '../support/faulty-stores';
 import { signInAt, startStack, type Stack } from '../support/stack';
 
 /** Every name a plain object answers for without owning it: Object.prototype's, __proto__ included. */
@@ -19,9 +18,7 @@ describe('sign-in state', () => {
   let faults: ReturnType<typeof faultyStores>;
 
   beforeAll(async () => {
-    memory = new Map();
-    faults = faultyStores(createStores({}, { memory }));
-    stack = await startStack({ LOGIN_TIMEOUT_MINUTES: '0.02' }, { stores: faults.stores });
+    ({ stack, memory, faults } = await startFaultyStack({ LOGIN_TIMEOUT_MINUTES: '0.02' }));
   });
   afterAll(() => stack?.close());
 

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStores } from '../../server/stores';
 import type { Response } from '../support/browser';
-import { faultyStores, hold } from '../support/faulty-stores';
-import { signInAt, startStack, type Stack } from '../support/stack';
+import { hold, startFaultyStack, type faultyStores } from '../support/faulty-stores';
+import { signInAt, type Stack } from '../support/stack';
 
 /**
  * A sign-out that lands while another request of the same user is half done: the sign-out wins,
@@ -15,10 +14,8 @@ describe('a sign-out racing a request of the same user', () => {
   let faults: ReturnType<typeof faultyStores>;
 
   beforeAll(async () => {
-    memory = new Map();
-    faults = faultyStores(createStores({}, { memory }));
     // A short idle time makes a request refresh its session's lastSeen (a session write) soon.
-    stack = await startStack({ SESSION_IDLE_MINUTES: '0.05' }, { stores: faults.stores });
+    ({ stack, memory, faults } = await startFaultyStack({ SESSION_IDLE_MINUTES: '0.05' }));
   });
   afterAll(() => stack?.close());
 

@@ -68,3 +68,13 @@ export function hold() {
   const reached = new Promise<void>((r) => (arrived = r));
   return { released, reached, release, arrive: () => arrived() };
 }
+
+/** A whole stack (stack.ts) on in-memory stores the test can look into and inject faults at. */
+export async function startFaultyStack(env: Record<string, string> = {}) {
+  const { createStores } = await import('../../server/stores');
+  const { startStack } = await import('./stack');
+  const memory = new Map<string, unknown>();
+  const faults = faultyStores(createStores({}, { memory }));
+  const stack = await startStack(env, { stores: faults.stores });
+  return { stack, memory, faults };
+}
