@@ -3,12 +3,12 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import type { SessionInfo } from '../../shared/api';
 import { createStores } from '../../server/stores';
-import { launchChromium, newLoopbackContext, skipBrowserTests } from '../support/chromium';
+import { launchChromium, skipBrowserTests } from '../support/chromium';
 import { glewlwydAvailable, startGlewlwydStack, type Glewlwyd } from '../support/glewlwyd';
 import { RawUpstream, type RecordedRequest } from '../support/raw-upstream';
 import type { Stack } from '../support/stack';
 import { RecordingMemory, TokenWatch } from './support/no-tokens';
-import { apiStatusFrom, cameBackTo, collectErrors, headerSignIn } from './support/pages';
+import { apiStatusFrom, cameBackTo, headerSignIn, watchedPage } from './support/pages';
 
 const TODO = 'Answered by the raw API with Glewlwyd\'s token';
 /** The `scope` claim of the access tokens Glewlwyd issues the BFF, which the profile card shows. */
@@ -53,11 +53,7 @@ describe.skipIf(skipBrowserTests() || !glewlwydAvailable())('the SPA signing in 
     memory = new RecordingMemory();
     ({ glewlwyd, stack, close } = await startGlewlwydStack({ API_BASE_URL: upstream.url }, { stores: createStores({}, { memory }) }));
     tokens = new TokenWatch(stack, memory);
-    context = await newLoopbackContext(browser);
-    await tokens.watch(context);
-    page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    errors = collectErrors(page, stack.url);
+    ({ context, page, errors } = await watchedPage(browser, tokens, stack.url));
   });
 
   afterEach(async () => {

@@ -3,10 +3,10 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import type { SessionInfo } from '../../shared/api';
 import { createStores } from '../../server/stores';
-import { launchChromium, newLoopbackContext, skipBrowserTests } from '../support/chromium';
+import { launchChromium, skipBrowserTests } from '../support/chromium';
 import { startStack, type Stack } from '../support/stack';
 import { RecordingMemory, TokenWatch } from './support/no-tokens';
-import { apiStatusFrom, cameBackTo, collectErrors, headerSignIn, screenshot, submitIdpLogin } from './support/pages';
+import { apiStatusFrom, cameBackTo, headerSignIn, screenshot, submitIdpLogin, watchedPage } from './support/pages';
 
 describe.skipIf(skipBrowserTests())('signing in and out of the SPA, in Chromium against the whole stack', () => {
   let stack: Stack;
@@ -27,11 +27,7 @@ describe.skipIf(skipBrowserTests())('signing in and out of the SPA, in Chromium 
     stack = await startStack({}, { stores: createStores({}, { memory }) });
     tokens = new TokenWatch(stack, memory);
     browser = await launchChromium();
-    context = await newLoopbackContext(browser);
-    await tokens.watch(context);
-    page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    errors = collectErrors(page, stack.url);
+    ({ context, page, errors } = await watchedPage(browser, tokens, stack.url));
   });
 
   afterEach(async () => {

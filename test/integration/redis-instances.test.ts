@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser, type Response } from '../support/browser';
-import { Child, freePort, startBffProcess, startIdpProcess, startInstancePair, startRedisServer, stopInstancePair, testSealer, type IdpProcess } from '../support/processes';
+import { Child, freePort, startBffProcess, startIdpProcess, startInstancePair, startRedisServer, stopInstancePair, testSealer, type IdpProcess, type InstancePair } from '../support/processes';
 import { redisAvailable, type redisReader } from '../support/redis';
 import { JWT_PATTERN, loadIframes, signInAt, signOutAtIdp, withExpiredAccessTokens } from '../support/stack';
 
@@ -161,20 +161,17 @@ describe.skipIf(!hasRedis)('two BFF processes sharing one Redis and one dev IdP'
 });
 
 describe.skipIf(!hasRedis)('refresh tokens that rotate with reuse detection, two instances refreshing one user', () => {
-  let idp: IdpProcess;
-  let a: { child: Child; url: string };
-  let b: { child: Child; url: string };
-  let prefix: string;
-  let redis: Awaited<ReturnType<typeof redisReader>>;
+  let pair: InstancePair;
 
   beforeAll(async () => {
     // The dev IdP rotates refresh tokens and revokes the grant when a rotated one is used again.
-    ({ idp, a, b, prefix, redis } = await startInstancePair('rotation', { DEV_IDP_ROTATE_REFRESH_TOKENS: '1' }));
+    pair = await startInstancePair('rotation', { DEV_IDP_ROTATE_REFRESH_TOKENS: '1' });
   }, 60_000);
 
-  afterAll(() => stopInstancePair({ idp, a, b, prefix, redis }));
+  afterAll(() => stopInstancePair(pair ?? {}));
 
   it('20 rounds of 50 parallel calls on each instance with an expired access token: one refresh grant per round, nobody signed out', async () => {
+    const { idp, a, b, prefix, redis } = pair;
     const alice = new TestBrowser(idp.ca);
     await signInAt(alice, a.url, 'alice');
     const aliceId = await whoAmI(alice, a.url);

@@ -1,5 +1,7 @@
 import { mkdirSync } from 'node:fs';
-import type { Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { newLoopbackContext } from '../../support/chromium';
+import type { TokenWatch } from './no-tokens';
 
 export const ARTIFACTS = 'test/artifacts';
 
@@ -66,4 +68,16 @@ export async function setTabVisibility(page: Page, state: 'hidden' | 'visible') 
  */
 export function apiStatusFrom(page: Page, path: string): Promise<number> {
   return page.evaluate(`fetch(${JSON.stringify(path)}, { headers: { 'X-CSRF': '1', Accept: 'application/json' } }).then(async (r) => { await r.text(); return r.status; })`);
+}
+
+/**
+ * A fresh browser window whose every response `tokens` watches, with one page (10 s default
+ * timeout) whose console and page errors at `origin` are collected.
+ */
+export async function watchedPage(browser: Browser, tokens: TokenWatch, origin: string): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+  const context = await newLoopbackContext(browser);
+  await tokens.watch(context);
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  return { context, page, errors: collectErrors(page, origin) };
 }
