@@ -4,6 +4,7 @@ import { HttpError } from '../errors';
 import type { Logger } from '../log';
 import type { SessionUser } from '../session/data';
 import type { Stores } from '../stores';
+import { userKey } from '../stores/user-slot';
 import type { Store } from '../stores/store';
 import { usableCachedAccessToken } from './cached-token';
 import type { MsalClientFactory } from './msal-client';
@@ -98,7 +99,7 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
    * the store is taken to be failing (503).
    */
   async function refreshLeaseOrToken(user: SessionUser, scopes: string[], request: AccessTokenRequest): Promise<{ lease: string } | { token: string }> {
-    const name = `refresh:${user.homeAccountId}`;
+    const name = `refresh:${userKey(user.homeAccountId)}`;
     const giveUpAt = Date.now() + REFRESH_LEASE_MS + 1000;
     for (;;) {
       const lease = await cache.leases.lease(name, REFRESH_LEASE_MS);
@@ -126,7 +127,7 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
       if (current.token) return current.token;
       return await refresh(user, scopes, request, current);
     } finally {
-      await cache.leases.releaseLease(`refresh:${user.homeAccountId}`, held.lease).catch(() => {});
+      await cache.leases.releaseLease(`refresh:${userKey(user.homeAccountId)}`, held.lease).catch(() => {});
     }
   }
 

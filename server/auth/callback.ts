@@ -60,7 +60,7 @@ export function callback(services: Services, pendingLogins: PendingLogins, sessi
     if (!signedIn) throw new HttpError(400, 'login_failed', 'The identity provider returned no usable account.');
     const { user, sidFromSessionState } = signedIn;
 
-    const sessionId = newSessionId();
+    const sessionId = newSessionId(user.homeAccountId);
     await signOut.recordSignIn(user, sessionId);
     const now = Date.now();
     await sessions.begin(ctx, sessionId, { createdAt: now, lastSeen: now, signInStartedAt, user });

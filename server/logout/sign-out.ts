@@ -1,6 +1,7 @@
 import type { Logger } from '../log';
 import type { SessionUser } from '../session/data';
 import type { Stores } from '../stores';
+import { userKey } from '../stores/user-slot';
 import type { Tombstones } from './tombstones';
 
 export type SignOutPath = 'spa' | 'frontchannel' | 'backchannel';
@@ -31,7 +32,7 @@ export class SignOutService {
 
   private sidKey = (issuer: string, sid: string) => `sid:${issuer} ${sid}`;
   private subKey = (issuer: string, sub: string) => `sub:${issuer} ${sub}`;
-  private sessionsKey = (homeAccountId: string) => `sessions:${homeAccountId}`;
+  private sessionsKey = (homeAccountId: string) => `sessions:${userKey(homeAccountId)}`;
 
   /** Sign-in bookkeeping: (iss, sid) and (iss, sub) lead to the user, the user to its sessions. */
   async recordSignIn(user: SessionUser, sessionId: string): Promise<void> {

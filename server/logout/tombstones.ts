@@ -1,3 +1,4 @@
+import { userKey } from '../stores/user-slot';
 import type { Store } from '../stores/store';
 
 /**
@@ -13,7 +14,7 @@ export class Tombstones {
     private readonly storeNow: () => Promise<number>,
   ) {}
 
-  private key = (homeAccountId: string) => `tomb:${homeAccountId}`;
+  private key = (homeAccountId: string) => `tomb:${userKey(homeAccountId)}`;
 
   /** Writes the user's tombstone; returns it (ms, store clock). */
   async write(homeAccountId: string): Promise<number> {

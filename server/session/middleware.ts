@@ -6,6 +6,7 @@ import type { Config } from '../config';
 import { HttpError, StoreUnavailableError } from '../errors';
 import type { Tombstones } from '../logout/tombstones';
 import type { Store } from '../stores/store';
+import { userSlotTag } from '../stores/user-slot';
 import type { SessionData } from './data';
 
 export const SESSION_COOKIE = 'bff.sid';
@@ -18,8 +19,11 @@ export const clearSession = (ctx: Context) => {
   (ctx as unknown as { session: null }).session = null;
 };
 
-/** A session id: 256 bits from a CSPRNG (koa-session's randomUUID has 122). */
-export const newSessionId = () => randomBytes(32).toString('base64url');
+/**
+ * A session id: 256 bits from a CSPRNG (koa-session's randomUUID has 122), after the user's slot
+ * tag when the session is a user's (user-slot.ts), so the record shares the user's Redis slot.
+ */
+export const newSessionId = (homeAccountId?: string) => `${homeAccountId === undefined ? '' : userSlotTag(homeAccountId)}${randomBytes(32).toString('base64url')}`;
 
 /** The session was ended by a sign-out while this request wrote it. */
 const signedOutMeanwhile = () => new HttpError(401, 'unauthenticated', 'You were signed out. Sign in again.');
@@ -85,7 +89,7 @@ export function sessions(app: Koa, config: Config, store: Store<SessionData>, to
       ...cookie,
       rolling: false,
       renew: false,
-      genid: newSessionId,
+      genid: () => newSessionId(),
       store: {
         get: (key: string) => store.get(key),
         set: (key: string, data: SessionData) => writeChecked(key, data),

@@ -4,11 +4,13 @@ import type { Config } from '../config';
 import type { SessionData } from '../session/data';
 import { randomBytes } from 'node:crypto';
 import { bounded, deserialize, keyvStore, type Store } from './store';
+import { keyedByUser } from './user-slot';
 
 /**
  * The BFF's three stores, one Keyv namespace each: in-memory by default, Redis with REDIS_URL.
  * - sessions: koa-session's external store (the cookie carries only an opaque id);
- * - tokens: MSAL's serialized cache, one entry per user (homeAccountId);
+ * - tokens: MSAL's serialized cache, one entry per user (keyed by homeAccountId, stored under
+ *   userKey: every key of one user shares one Redis Cluster slot, see user-slot.ts);
  * - logout: sign-out bookkeeping (sid and sub to user, sessions of a user, tombstones, seen jti).
  */
 export interface Stores {
@@ -60,7 +62,7 @@ export function createStores(config: Partial<Pick<Config, 'redisUrl' | 'redisKey
   sweeper.unref();
   return {
     sessions: open<SessionData>('sessions'),
-    tokens: open<string>('tokens'),
+    tokens: keyedByUser(open<string>('tokens')),
     logout: open<unknown>('logout'),
     now: async () => Date.now(),
     lease: async (name, ttlMs) => {
@@ -174,7 +176,7 @@ function redisStores(url: string, prefix: string, cluster: boolean, timeoutMs: n
   };
   return {
     sessions,
-    tokens: open<string>('tokens'),
+    tokens: keyedByUser(open<string>('tokens')),
     logout: open<unknown>('logout'),
     now: async () => {
       // In a cluster, TIME goes to the master of one fixed slot: every instance reads one clock.

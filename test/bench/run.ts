@@ -7,6 +7,7 @@
  * the BFF processes (test/bench/results/profiles/; summarize with test/bench/profile.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { userKey } from '../../server/stores/user-slot';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -149,7 +150,7 @@ async function main() {
 
     // The bare proxy's fixed token: alice's access token, from her sealed token cache entry.
     const sealer = testSealer();
-    const sealed = JSON.parse((await redis.get(`${prefix}tokens:${aliceId}`))!).value as string;
+    const sealed = JSON.parse((await redis.get(`${prefix}tokens:${userKey(aliceId)}`))!).value as string;
     const cache = JSON.parse(sealer.open(sealed, aliceId)) as { AccessToken: Record<string, { secret: string; target: string }> };
     const token = Object.values(cache.AccessToken).find((t) => t.target.includes('api://sample-api/'))!.secret;
     const bare = await startScript('bare-proxy', 'test/bench/servers/bare-proxy.ts', { BENCH_UPSTREAM: api.url }, token);
@@ -335,7 +336,7 @@ async function checkSeededUser(url: string, user: ReturnType<ReturnType<typeof s
   const sig = createHmac('sha1', TEST_SESSION_KEY).update(`bff.sid=${user.sessionId}`).digest('base64url');
   const res = await fetch(`${url}/auth/session`, { headers: { cookie: `bff.sid=${user.sessionId}; bff.sid.sig=${sig}` } });
   const body = (await res.json()) as { isAuthenticated: boolean };
-  const entry = JSON.parse((await redis.get(`${prefix}tokens:${user.homeAccountId}`))!).value as string;
+  const entry = JSON.parse((await redis.get(`${prefix}tokens:${userKey(user.homeAccountId)}`))!).value as string;
   const cache = JSON.parse(sealer.open(entry, user.homeAccountId)) as { Account: Record<string, { home_account_id: string }> };
   if (!body.isAuthenticated || Object.values(cache.Account)[0]?.home_account_id !== user.homeAccountId) {
     throw new Error('a seeded user is not what the BFF reads: the seeding no longer matches the BFF');

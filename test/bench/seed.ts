@@ -1,4 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { userKey } from '../../server/stores/user-slot';
+import { newSessionId } from '../../server/session/middleware';
 import { createClient } from '@keyv/redis';
 import type { TokenSealer } from '../../server/auth/token-encryption';
 
@@ -37,7 +39,7 @@ export async function captureUser(redis: Redis, prefix: string, homeAccountId: s
     if (raw === null) throw new Error(`${key} is not in Redis`);
     return { key, raw, ttlMs };
   };
-  const sessionsKey = await read(`${prefix}logout:sessions:${homeAccountId}`);
+  const sessionsKey = await read(`${prefix}logout:sessions:${userKey(homeAccountId)}`);
   const refs = envelope<{ id: string; issuer: string; sid?: string }[]>(sessionsKey.raw)!;
   const sessions = await Promise.all(refs.map((r) => read(`${prefix}sessions:${r.id}`)));
   const user = envelope<{ user: { issuer: string; subject: string } }>(sessions[0]!.raw)!.user;
@@ -45,7 +47,7 @@ export async function captureUser(redis: Redis, prefix: string, homeAccountId: s
   const keys = [
     sessionsKey,
     ...sessions,
-    await read(`${prefix}tokens:${homeAccountId}`),
+    await read(`${prefix}tokens:${userKey(homeAccountId)}`),
     await read(`${prefix}logout:sub:${user.issuer} ${user.subject}`),
     ...(await Promise.all(sids.map(read))),
   ];
@@ -55,7 +57,7 @@ export async function captureUser(redis: Redis, prefix: string, homeAccountId: s
 /** Puts a captured user back exactly as it was, with no tombstone: one pipeline, one round trip. */
 export async function restoreUser(redis: Redis, prefix: string, user: CapturedUser): Promise<void> {
   const multi = redis.multi();
-  multi.del(`${prefix}logout:tomb:${user.homeAccountId}`);
+  multi.del(`${prefix}logout:tomb:${userKey(user.homeAccountId)}`);
   for (const k of user.keys) multi.set(k.key, k.raw, { PX: k.ttlMs });
   await multi.execAsPipeline();
 }
@@ -69,7 +71,7 @@ export async function restoreUser(redis: Redis, prefix: string, user: CapturedUs
  */
 export function syntheticUsers(real: CapturedUser, prefix: string, sealer: TokenSealer, targetBytesPerUser: number) {
   const realId = real.homeAccountId;
-  const tokenKey = real.keys.find((k) => k.key === `${prefix}tokens:${realId}`)!;
+  const tokenKey = real.keys.find((k) => k.key === `${prefix}tokens:${userKey(realId)}`)!;
   const sessionKey = real.keys.find((k) => k.key.startsWith(`${prefix}sessions:`))!;
   const session = envelope<{ user: { issuer: string; sid?: string; username: string; name: string; email?: string } }>(sessionKey.raw)!;
   const { issuer, sid: realSid = '', username, name, email = '' } = session.user;
@@ -103,15 +105,15 @@ export function syntheticUsers(real: CapturedUser, prefix: string, sealer: Token
   const make = (i: number) => {
     const id = randomUUID();
     const sid = randomBytes(32).toString('base64url');
-    const sessionId = randomBytes(32).toString('base64url');
+    const sessionId = newSessionId(id);
     let plain = personalize(cacheTemplate, id, sid, i);
     for (const s of secrets) plain = plain.replace(s.placeholder, random(s.length + (s.refresh ? padding : 0)));
     const now = Date.now();
     const wrap = (value: unknown, ttlMs: number) => JSON.stringify({ value, expires: now + ttlMs });
     const keys: StoredKey[] = [
-      { key: `${prefix}tokens:${id}`, raw: wrap(sealer.seal(plain, id), ttl(tokenKey)), ttlMs: ttl(tokenKey) },
+      { key: `${prefix}tokens:${userKey(id)}`, raw: wrap(sealer.seal(plain, id), ttl(tokenKey)), ttlMs: ttl(tokenKey) },
       { key: `${prefix}sessions:${sessionId}`, raw: wrap(JSON.parse(personalize(sessionTemplate, id, sid, i)), ttl(sessionKey)), ttlMs: ttl(sessionKey) },
-      { key: `${prefix}logout:sessions:${id}`, raw: wrap([{ id: sessionId, issuer, sid }], bookkeepingTtl), ttlMs: bookkeepingTtl },
+      { key: `${prefix}logout:sessions:${userKey(id)}`, raw: wrap([{ id: sessionId, issuer, sid }], bookkeepingTtl), ttlMs: bookkeepingTtl },
       { key: `${prefix}logout:sub:${issuer} ${id}`, raw: wrap(id, bookkeepingTtl), ttlMs: bookkeepingTtl },
       { key: `${prefix}logout:sid:${issuer} ${sid}`, raw: wrap(id, bookkeepingTtl), ttlMs: bookkeepingTtl },
     ];

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { userKey } from '../../server/stores/user-slot';
 import { restoreUser, type CapturedUser, type Redis } from './seed';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
@@ -57,7 +58,7 @@ export interface SignOutResult {
  * over: before each sample the user's keys are put back exactly as the real sign-ins left them.
  */
 export async function measureSignOut(o: SignOutOptions): Promise<SignOutResult> {
-  const tokensKey = `${o.prefix}tokens:${o.user.homeAccountId}`;
+  const tokensKey = `${o.prefix}tokens:${userKey(o.user.homeAccountId)}`;
   const signOut = () => call(`${o.a}/auth/logout`, 'POST', { cookie: o.cookies[0]!, 'x-csrf': '1', accept: 'application/json' });
   const apiOnB = (cookie: string) => call(`${o.b}/api/me`, 'GET', { cookie, 'x-csrf': '1', accept: 'application/json' });
 

@@ -1,4 +1,5 @@
 import { execSync } from 'node:child_process';
+import { userKey } from '../../server/stores/user-slot';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import type { SessionInfo } from '../../shared/api';
@@ -127,7 +128,7 @@ describe.skipIf(skipBrowserTests() || !glewlwydAvailable())('the SPA signing in 
     expect(await apiStatusFrom(page, '/api/me')).toBe(401);
     // Glewlwyd's page loaded the BFF's front-channel iframe (alice was already signed out: a no-op).
     expect(frontchannel).toEqual([200]);
-    expect(memory.has(`tokens:${userId}`)).toBe(false);
+    expect(memory.has(`tokens:${userKey(userId)}`)).toBe(false);
     expect(sessionKeysOf(userId!)).toEqual([]);
 
     // Glewlwyd forgot alice too: signing in again shows its password form, not "Hello Alice Example".

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { userKey } from '../../server/stores/user-slot';
 import { generateKeyPair, importJWK, SignJWT, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestBrowser, Response } from '../support/browser';
@@ -118,8 +119,8 @@ describe('back-channel logout: logout_token validation (section 2.6)', () => {
 
   /** Nothing of the user is left in the stores but the tombstone: no tokens, sessions, sid or sessions list. */
   const expectNothingLeftOf = (sub: string) => {
-    expect(memory.has(`tokens:${sub}`)).toBe(false);
-    expect(memory.has(`logout:sessions:${sub}`)).toBe(false);
+    expect(memory.has(`tokens:${userKey(sub)}`)).toBe(false);
+    expect(memory.has(`logout:sessions:${userKey(sub)}`)).toBe(false);
     expect(keys(sidPrefix()).filter((k) => stored(k) === sub)).toEqual([]);
     const sessionsOfUser = keys('sessions:').filter((k) => (stored(k) as { user?: { homeAccountId?: string } })?.user?.homeAccountId === sub);
     expect(sessionsOfUser).toEqual([]);
@@ -275,7 +276,7 @@ describe('back-channel logout: logout_token validation (section 2.6)', () => {
       const first = await signIn('alice');
       const second = await signIn('alice');
       expect(second.sid).not.toBe(first.sid);
-      const bobTokensBefore = memory.get(`tokens:${bob.sub}`);
+      const bobTokensBefore = memory.get(`tokens:${userKey(bob.sub)}`);
 
       expectSuccess(await postToken(await sign(claims({ sid: first.sid }))));
 
@@ -283,7 +284,7 @@ describe('back-channel logout: logout_token validation (section 2.6)', () => {
       await expectSignedOut(second);
       expectNothingLeftOf(first.sub);
       await expectSignedIn(bob);
-      expect(memory.get(`tokens:${bob.sub}`)).toBe(bobTokensBefore);
+      expect(memory.get(`tokens:${userKey(bob.sub)}`)).toBe(bobTokensBefore);
       expect(memory.has(`sessions:${bob.sessionId}`)).toBe(true);
       expect(stored(`${sidPrefix()}${bob.sid}`)).toBe(bob.sub);
     });
@@ -334,7 +335,7 @@ describe('back-channel logout: logout_token validation (section 2.6)', () => {
     it('a token whose sid was never recorded but whose sub is known ends that user\'s sessions recorded without a sid', async () => {
       const user = await signIn('alice');
       // As if her ID token had carried no sid: the session is recorded without one.
-      const listKey = `logout:sessions:${user.sub}`;
+      const listKey = `logout:sessions:${userKey(user.sub)}`;
       const envelope = JSON.parse(String(memory.get(listKey)));
       envelope.value = (envelope.value as { id: string; sid?: string }[]).map(({ sid, ...rest }) => (rest.id === user.sessionId ? rest : { ...rest, sid }));
       memory.set(listKey, JSON.stringify(envelope));

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userKey } from '../../server/stores/user-slot';
 import { TestBrowser } from '../support/browser';
 import { Child, freePort, startBffProcess, startIdpProcess, uniquePrefix, type IdpProcess } from '../support/processes';
 import { redisAvailable, redisReader, REDIS_TEST_URL } from '../support/redis';
@@ -58,7 +59,7 @@ describe.skipIf(!hasRedis)('BFF instances whose clocks disagree, on one Redis', 
     // The sign-out happens within the skew of the sign-in, from a second session on the other instance.
     const signingOut = new TestBrowser(idp.ca);
     await signInAt(signingOut, other.url, 'alice');
-    await redis.deleteAll(`${prefix}logout:sessions:${aliceId}`);
+    await redis.deleteAll(`${prefix}logout:sessions:${userKey(aliceId)}`);
     expect((await signingOut.api(`${other.url}/auth/logout`, { method: 'POST' })).status).toBe(200);
 
     for (const instance of Object.values(instances)) {

@@ -1,4 +1,5 @@
 import { ProtocolMode } from '@azure/msal-node';
+import { userKey } from '../../server/stores/user-slot';
 import { createHash, randomBytes } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,7 +77,7 @@ describe('Entra ID mode against the Entra emulator', () => {
       expect((await session.api(`${bff}/auth/session`)).json()).toEqual({ isAuthenticated: false });
       expect((await session.api(`${bff}/api/me`)).status).toBe(401);
     }
-    expect(env.keys(`tokens:${homeAccountId}`)).toEqual([]);
+    expect(env.keys(`tokens:${userKey(homeAccountId)}`)).toEqual([]);
     expect(env.keys('sessions:').filter((k) => String(env.memory.get(k)).includes(homeAccountId))).toEqual([]);
     expect(env.keys('logout:sid:').filter((k) => String(env.memory.get(k)).includes(homeAccountId))).toEqual([]);
     expect((await other.api(`${bff}/api/me`)).json().preferred_username).toBe('bob@contoso.example');
@@ -124,7 +125,7 @@ describe('Entra ID mode against the Entra emulator', () => {
 
     const { oid, tid, homeAccountId } = entra.account('alice');
     expect(homeAccountId).toBe(`${oid}.${tid}`);
-    expect(env.keys('tokens:')).toContain(`tokens:${homeAccountId}`);
+    expect(env.keys('tokens:')).toContain(`tokens:${userKey(homeAccountId)}`);
     expect(Object.values(tokenCache(homeAccountId).Account).map((a) => a.home_account_id)).toEqual([homeAccountId]);
     expect((await alice.api(`${bff}/auth/session`)).json()).toMatchObject({
       isAuthenticated: true,
@@ -391,7 +392,7 @@ describe('an Entra tenant whose ID tokens carry no sid (the optional claim was n
     const [frame] = await loadIframes([`${bff}/auth/frontchannel-logout?sid=${sessionState}`]);
     expect(frame!.body).toContain('Signed out.');
     expect((await alice.api(`${bff}/auth/session`)).json()).toEqual({ isAuthenticated: false });
-    expect(env.keys(`tokens:${account.homeAccountId}`)).toEqual([]);
+    expect(env.keys(`tokens:${userKey(account.homeAccountId)}`)).toEqual([]);
     expect((await bob.api(`${bff}/api/me`)).status).toBe(200);
   });
 });

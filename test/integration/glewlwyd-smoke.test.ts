@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userKey } from '../../server/stores/user-slot';
 import { createStores } from '../../server/stores';
 import { glewlwydAvailable, glewlwydBrowser, signInWithGlewlwyd, signOutAtGlewlwyd, startGlewlwydStack, type Glewlwyd } from '../support/glewlwyd';
 import { JWT_PATTERN, loadIframes, type Stack, type TokenCacheJson } from '../support/stack';
@@ -16,7 +17,7 @@ describe.skipIf(!hasGlewlwyd)('Glewlwyd as the identity provider (smoke)', () =>
   let close: () => Promise<void>;
   const memory = new Map<string, unknown>();
   const keys = (prefix: string) => [...memory.keys()].filter((k) => k.startsWith(prefix));
-  const tokenCacheOf = (userId: string): TokenCacheJson => JSON.parse(stack.bff.sealer.open(JSON.parse(String(memory.get(`tokens:${userId}`))).value, userId));
+  const tokenCacheOf = (userId: string): TokenCacheJson => JSON.parse(stack.bff.sealer.open(JSON.parse(String(memory.get(`tokens:${userKey(userId)}`))).value, userId));
 
   beforeAll(async () => {
     ({ glewlwyd, stack, close } = await startGlewlwydStack({}, { stores: createStores({}, { memory }) }));
@@ -111,7 +112,7 @@ describe.skipIf(!hasGlewlwyd)('Glewlwyd as the identity provider (smoke)', () =>
     expect((await browser.api(`${stack.url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
     // The BFF recorded the logout token's jti: the session ended by back-channel, not otherwise.
     expect(keys('logout:jti:').length).toBe(jtisBefore + 1);
-    expect(keys(`tokens:${userId}`)).toHaveLength(0);
+    expect(keys(`tokens:${userKey(userId)}`)).toHaveLength(0);
   });
 
   /** An end-session URL as another app of alice's Glewlwyd session would build it: her ID token as the hint. */

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { userKey } from '../../server/stores/user-slot';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -86,12 +87,12 @@ function storedSessions(h: Harness): { user?: { homeAccountId: string; username:
 
 /** A user's token cache entry as MSAL serialized it (unsealed). */
 function tokenCacheOf(h: Harness, userId: string): TokenCacheJson {
-  return JSON.parse(h.stack.bff.sealer.open(JSON.parse(String(h.memory.get(`tokens:${userId}`))).value, userId));
+  return JSON.parse(h.stack.bff.sealer.open(JSON.parse(String(h.memory.get(`tokens:${userKey(userId)}`))).value, userId));
 }
 
 function setTokenCache(h: Harness, userId: string, cache: TokenCacheJson) {
-  const envelope = JSON.parse(String(h.memory.get(`tokens:${userId}`)));
-  h.memory.set(`tokens:${userId}`, JSON.stringify({ ...envelope, value: h.stack.bff.sealer.seal(JSON.stringify(cache), userId) }));
+  const envelope = JSON.parse(String(h.memory.get(`tokens:${userKey(userId)}`)));
+  h.memory.set(`tokens:${userKey(userId)}`, JSON.stringify({ ...envelope, value: h.stack.bff.sealer.seal(JSON.stringify(cache), userId) }));
 }
 
 /** Every token the BFF holds for the user: refresh, access and ID tokens. */
@@ -136,7 +137,7 @@ async function signIn(h: Harness, username: 'alice' | 'bob' = 'alice', { lateInA
  */
 function heldOf(h: Harness, userId: string, sid: string, secrets: string[]) {
   return {
-    tokenEntry: keys(h, `tokens:${userId}`).length,
+    tokenEntry: keys(h, `tokens:${userKey(userId)}`).length,
     sessions: storedSessions(h).filter((s) => s.user?.homeAccountId === userId).length,
     sidEntry: keys(h, `logout:sid:${h.glewlwyd.issuer} ${sid}`).length,
     valuesWithAToken: [...h.memory].filter(([, v]) => secrets.some((s) => String(v).includes(s))).map(([k]) => k),
@@ -147,7 +148,7 @@ const NOTHING = { tokenEntry: 0, sessions: 0, sidEntry: 0, valuesWithAToken: [] 
 /** Bob, signed in alongside: a sign-out of alice must leave him alone. */
 async function expectBobStillSignedIn(h: Harness, bob: { browser: TestBrowser; userId: string }) {
   expect(await sessionOf(h, bob.browser)).toMatchObject({ isAuthenticated: true, user: { username: 'bob' } });
-  expect(keys(h, `tokens:${bob.userId}`)).toHaveLength(1);
+  expect(keys(h, `tokens:${userKey(bob.userId)}`)).toHaveLength(1);
   const mark = h.upstream.mark();
   expect((await bob.browser.api(`${h.stack.url}/api/bob`)).status).toBe(200);
   expect(decodeJwt(bearerTokens(h.upstream.since(mark).requests)[0]!).sub).toBe(bob.userId);

@@ -1,4 +1,5 @@
 import { decodeJwt } from 'jose';
+import { userKey } from '../../server/stores/user-slot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anotherAppEndSessionUrl, signInToAnotherApp } from '../support/another-app';
 import { TestBrowser } from '../support/browser';
@@ -34,7 +35,7 @@ async function expectSignedOutEverywhere(env: Inspectable, aliceId: string, sess
     const api = await browser.api(`${stack.url}/api/me`);
     expect(api.status).toBe(401);
   }
-  expect(env.keys(`tokens:${aliceId}`)).toEqual([]);
+  expect(env.keys(`tokens:${userKey(aliceId)}`)).toEqual([]);
   const aliceSessions = env.keys('sessions:').filter((k) => String(env.memory.get(k)).includes(aliceId));
   expect(aliceSessions).toEqual([]);
   expect((await bob.api(`${stack.url}/api/me`)).json().preferred_username).toBe('bob');
@@ -254,7 +255,7 @@ describe('sign-out racing a silent token refresh', () => {
         const aliceId = (await alice.api(`${stack.url}/api/me`)).json().sub as string;
         const [sid] = await sidOf(env, aliceId);
         // Expire the access token, so the next API call refreshes it at the IdP.
-        const key = `tokens:${aliceId}`;
+        const key = `tokens:${userKey(aliceId)}`;
         env.setTokenCache(aliceId, withExpiredAccessTokens(env.tokenCacheOf(aliceId)!));
 
         const delay = round % 10;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userKey } from '../../server/stores/user-slot';
 import { TestBrowser, type Response } from '../support/browser';
 import { Child, freePort, startBffProcess, startIdpProcess, startInstancePair, startRedisServer, stopInstancePair, testSealer, type IdpProcess, type InstancePair } from '../support/processes';
 import { redisAvailable, type redisReader } from '../support/redis';
@@ -31,7 +32,7 @@ describe.skipIf(!hasRedis)('two BFF processes sharing one Redis and one dev IdP'
 
   /** Redis holds no key of this user's tokens or sessions. */
   async function expectNothingOfUserInRedis(userId: string) {
-    expect(await redis.keys(`${prefix}tokens:${userId}`)).toEqual([]);
+    expect(await redis.keys(`${prefix}tokens:${userKey(userId)}`)).toEqual([]);
     const sessions = await redis.dump(`${prefix}sessions:*`);
     expect([...sessions.values()].filter((v) => v.includes(userId))).toEqual([]);
   }
@@ -59,7 +60,7 @@ describe.skipIf(!hasRedis)('two BFF processes sharing one Redis and one dev IdP'
     const aliceId = await whoAmI(alice, a.url);
     const keys = await redis.keys(`${prefix}*`);
     const values = [...(await redis.dump(`${prefix}*`)).values()].join('\n');
-    const cache = JSON.parse(testSealer().open(JSON.parse((await redis.client.get(`${prefix}tokens:${aliceId}`))!).value, aliceId));
+    const cache = JSON.parse(testSealer().open(JSON.parse((await redis.client.get(`${prefix}tokens:${userKey(aliceId)}`))!).value, aliceId));
     expect(values).not.toMatch(JWT_PATTERN);
     expect(values).not.toContain(Object.values(cache.RefreshToken as Record<string, { secret: string }>)[0]!.secret);
     expect(keys.some((k) => k.startsWith(`${prefix}sessions:`))).toBe(true);
@@ -146,7 +147,7 @@ describe.skipIf(!hasRedis)('two BFF processes sharing one Redis and one dev IdP'
     const bob = browser();
     await signInAt(bob, a.url, 'bob');
     const bobId = await whoAmI(bob, a.url);
-    const key = `${prefix}tokens:${bobId}`;
+    const key = `${prefix}tokens:${userKey(bobId)}`;
     const sealer = testSealer();
     const stored = JSON.parse((await redis.client.get(key))!);
     const cache = withExpiredAccessTokens(JSON.parse(sealer.open(stored.value, bobId)));
@@ -175,7 +176,7 @@ describe.skipIf(!hasRedis)('refresh tokens that rotate with reuse detection, two
     const alice = new TestBrowser(idp.ca);
     await signInAt(alice, a.url, 'alice');
     const aliceId = await whoAmI(alice, a.url);
-    const key = `${prefix}tokens:${aliceId}`;
+    const key = `${prefix}tokens:${userKey(aliceId)}`;
     const sealer = testSealer();
     const grantsPerRound: number[] = [];
     for (let round = 0; round < 20; round++) {

@@ -51,8 +51,10 @@ describe('sign-in through MSAL against the real dev IdP', () => {
     const secondId = await browser.cookie(stack.url, 'bff.sid');
     expect(secondId).toBeTruthy();
     expect(secondId).not.toBe(firstId);
-    // 256 random bits, base64url
-    expect(Buffer.from(secondId!, 'base64url').length).toBe(32);
+    // The user's slot tag (user-slot.ts), then 256 random bits, base64url
+    const [, tag, random] = /^(\{[\w-]{11}\})([\w-]{43})$/.exec(secondId!) ?? [];
+    expect(Buffer.from(random!, 'base64url').length).toBe(32);
+    expect(tag).toBe(firstId!.slice(0, 13));
     expect(keys(`sessions:${firstId}`)).toHaveLength(0);
     expect(keys(`sessions:${secondId}`)).toHaveLength(1);
   });

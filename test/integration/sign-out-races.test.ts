@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userKey } from '../../server/stores/user-slot';
 import type { Response } from '../support/browser';
 import { hold, startFaultyStack, type faultyStores } from '../support/faulty-stores';
 import { signInAt, type Stack } from '../support/stack';
@@ -48,7 +49,7 @@ describe('a sign-out racing a request of the same user', () => {
 
     expect((await second.api(`${stack.url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
     expect((await second.api(`${stack.url}/api/me`)).status).toBe(401);
-    expect(keysOf(`tokens:${aliceId}`)).toEqual([]);
+    expect(keysOf(`tokens:${userKey(aliceId)}`)).toEqual([]);
     expect(sessionsOf('alice')).toEqual([]);
   });
 

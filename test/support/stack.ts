@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { userKey } from '../../server/stores/user-slot';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../server/config';
 import { silentLogger, type Logger } from '../../server/log';
@@ -89,12 +90,12 @@ export async function startInspectableStack(env: Record<string, string> = {}, op
   const keys = (prefix = '') => [...memory.keys()].filter((k) => k.startsWith(prefix));
   /** A user's token cache entry as MSAL serialized it (unsealed), or undefined. */
   const tokenCacheOf = (userId: string): TokenCacheJson | undefined => {
-    const stored = memory.get(`tokens:${userId}`);
+    const stored = memory.get(`tokens:${userKey(userId)}`);
     return stored === undefined ? undefined : JSON.parse(stack.bff.sealer.open(JSON.parse(String(stored)).value, userId));
   };
   const setTokenCache = (userId: string, cache: TokenCacheJson) => {
-    const envelope = JSON.parse(String(memory.get(`tokens:${userId}`)));
-    memory.set(`tokens:${userId}`, JSON.stringify({ ...envelope, value: stack.bff.sealer.seal(JSON.stringify(cache), userId) }));
+    const envelope = JSON.parse(String(memory.get(`tokens:${userKey(userId)}`)));
+    memory.set(`tokens:${userKey(userId)}`, JSON.stringify({ ...envelope, value: stack.bff.sealer.seal(JSON.stringify(cache), userId) }));
   };
   return { stack, memory, keys, tokenCacheOf, setTokenCache };
 }
