@@ -1,3 +1,4 @@
+import type { RedisTarget } from './stores/redis-connection';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -31,10 +32,10 @@ export interface Config {
   sessionIdleMs: number;
   sessionAbsoluteMs: number;
   loginTimeoutMs: number;
-  redisUrl?: string;
+  /** The shared Redis (REDIS_URL with REDIS_CLUSTER, or REDIS_SENTINEL); in-memory stores when absent. */
+  redis?: RedisTarget;
   /** Prepended to every Redis key, so several deployments can share one Redis. */
   redisKeyPrefix: string;
-  redisCluster: boolean;
   identity: IdentityConfig;
   api: { baseUrl?: string; scopes: string[]; timeoutMs: number; samplePort: number };
   /** An access token is reused while at least this share of its lifetime is left (cached-token.ts). */
@@ -67,6 +68,9 @@ const httpsUrl = z.url({ protocol: /^https$/, error: 'expects an absolute https 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 const flag = z.enum(['0', '1', 'true', 'false'], { error: 'expects 1/true or 0/false' }).transform((v) => v === '1' || v === 'true');
 
+/** REDIS_SENTINEL: `<primary name>@<host>:<port>[,<host>:<port>…]`; a host is a name, IPv4, or [IPv6]. */
+const SENTINEL_FORM = /^([\w.-]+)@((?:(?:[\w.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5})(?:,(?:[\w.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5})*)$/;
+
 const schema = z.object({
   NODE_ENV: z.string().optional(),
   PORT: port(3000),
@@ -86,6 +90,11 @@ const schema = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'expects a redis:// or rediss:// URL' }).optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w.:-]{0,64}$/, 'expects up to 64 letters, digits, _ . : or -').default('bff:'),
   REDIS_CLUSTER: flag.default(false),
+  REDIS_SENTINEL: z
+    .string()
+    .regex(SENTINEL_FORM, 'expects <primary name>@<host>:<port>[,<host>:<port>…], e.g. mymaster@10.0.0.5:26379,10.0.0.6:26379')
+    .optional(),
+  REDIS_PASSWORD: nonEmpty.optional(),
   REDIS_ALLOW_PLAINTEXT: flag.default(false),
   SINGLE_INSTANCE_MEMORY_STORES: flag.default(false),
   ENTRA_TENANT_ID: nonEmpty.optional(),
@@ -167,8 +176,15 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     problems.push('POST_LOGOUT_REDIRECT_URI: must be on the origin of PUBLIC_URL (same-origin only, no open redirect)');
   }
 
-  if (e.SINGLE_INSTANCE_MEMORY_STORES && e.REDIS_URL) {
-    problems.push('SINGLE_INSTANCE_MEMORY_STORES: asks for in-memory stores, but REDIS_URL is set; unset one of them');
+  if (e.SINGLE_INSTANCE_MEMORY_STORES && (e.REDIS_URL || e.REDIS_SENTINEL)) {
+    problems.push(`SINGLE_INSTANCE_MEMORY_STORES: asks for in-memory stores, but ${e.REDIS_URL ? 'REDIS_URL' : 'REDIS_SENTINEL'} is set; unset one of them`);
+  }
+  if (e.REDIS_SENTINEL && (e.REDIS_URL || e.REDIS_CLUSTER)) {
+    problems.push('REDIS_SENTINEL: names the primary and its sentinels; it cannot be combined with REDIS_URL or REDIS_CLUSTER=1 (unset those)');
+  }
+  if (e.REDIS_CLUSTER && !e.REDIS_URL) problems.push('REDIS_CLUSTER: expects REDIS_URL to name a root node of the cluster');
+  if (e.REDIS_PASSWORD && !e.REDIS_SENTINEL) {
+    problems.push('REDIS_PASSWORD: is for REDIS_SENTINEL only; with REDIS_URL, put the password in the URL (redis://:password@host:port)');
   }
 
   if (e.ENTRA_TENANT_ID && ['common', 'organizations', 'consumers'].includes(e.ENTRA_TENANT_ID.toLowerCase())) {
@@ -247,9 +263,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     sessionIdleMs: e.SESSION_IDLE_MINUTES * 60_000,
     sessionAbsoluteMs: e.SESSION_ABSOLUTE_HOURS * 3_600_000,
     loginTimeoutMs: e.LOGIN_TIMEOUT_MINUTES * 60_000,
-    redisUrl: e.REDIS_URL,
+    redis: redisTarget(e),
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
-    redisCluster: e.REDIS_CLUSTER,
     identity,
     api: {
       baseUrl: e.API_BASE_URL?.replace(/\/+$/, ''),
@@ -270,6 +285,19 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
 
 const LOOPBACK_FORMS = 'localhost, 127.0.0.0/8 or [::1]';
 
+function redisTarget(e: z.infer<typeof schema>): RedisTarget | undefined {
+  if (e.REDIS_SENTINEL) {
+    const [, name, list] = SENTINEL_FORM.exec(e.REDIS_SENTINEL)!;
+    const sentinels = list!.split(',').map((address) => {
+      const at = address.lastIndexOf(':');
+      return { host: address.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(at + 1)) };
+    });
+    return { kind: 'sentinel', name: name!, sentinels, ...(e.REDIS_PASSWORD ? { password: e.REDIS_PASSWORD } : {}) };
+  }
+  if (e.REDIS_URL) return { kind: e.REDIS_CLUSTER ? 'cluster' : 'standalone', url: e.REDIS_URL };
+  return undefined;
+}
+
 /**
  * Production sends access tokens to the API and sessions and tokens to Redis: in clear text only
  * where the traffic stays on this machine, or where an opt-in says, by its name, what it gives up.
@@ -286,7 +314,15 @@ function productionTransportProblems(e: z.infer<typeof schema>): string[] {
       );
     }
   }
-  if (!e.REDIS_URL) {
+  if (e.REDIS_SENTINEL) {
+    if (!e.REDIS_ALLOW_PLAINTEXT) {
+      // The sentinels name the primary; the BFF then connects to it, wherever it is, without TLS.
+      problems.push(
+        'REDIS_SENTINEL: the BFF reaches Sentinel and its primary without TLS (rediss:// is supported with REDIS_URL only). ' +
+          'Set REDIS_ALLOW_PLAINTEXT=1 to send sessions and tokens to Redis unencrypted anyway, on a network you trust',
+      );
+    }
+  } else if (!e.REDIS_URL) {
     if (!e.SINGLE_INSTANCE_MEMORY_STORES) {
       problems.push(
         'REDIS_URL: is required in production: in-memory stores keep sessions and sign-outs in this one process, so a sign-out ' +

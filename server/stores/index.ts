@@ -1,10 +1,13 @@
 import Keyv from 'keyv';
-import KeyvRedis, { createClient, createCluster } from '@keyv/redis';
+import KeyvRedis from '@keyv/redis';
 import type { Config } from '../config';
 import type { SessionData } from '../session/data';
 import { randomBytes } from 'node:crypto';
 import { bounded, deserialize, keyvStore, type Store } from './store';
 import { keyedByUser } from './user-slot';
+import { openRedis, type RedisTarget } from './redis-connection';
+
+export { clusterNodeDefaults, HEARTBEAT_MS } from './redis-connection';
 
 /**
  * The BFF's three stores, one Keyv namespace each: in-memory by default, Redis with REDIS_URL.
@@ -45,9 +48,9 @@ export interface StoreOptions {
   memory?: Map<string, unknown>;
 }
 
-export function createStores(config: Partial<Pick<Config, 'redisUrl' | 'redisKeyPrefix' | 'redisCluster'>>, options: StoreOptions = {}): Stores {
+export function createStores(config: Partial<Pick<Config, 'redis' | 'redisKeyPrefix'>>, options: StoreOptions = {}): Stores {
   const timeoutMs = options.timeoutMs ?? STORE_TIMEOUT_MS;
-  if (config.redisUrl) return redisStores(config.redisUrl, config.redisKeyPrefix ?? 'bff:', config.redisCluster ?? false, timeoutMs);
+  if (config.redis) return redisStores(config.redis, config.redisKeyPrefix ?? 'bff:', timeoutMs);
   const memory = options.memory ?? new Map();
   const open = <T>(namespace: string): Store<T> => {
     const keyv = new Keyv<T>({ store: memory, namespace, throwOnErrors: true, deserialize });
@@ -94,24 +97,8 @@ export function sweepExpired(memory: Map<string, unknown>, now = Date.now()): nu
 }
 
 const CLOCK_SLOT_KEY = '{bff-clock}';
-/** How often a standalone Redis connection is pinged to notice one that went silent (ms). */
-export const HEARTBEAT_MS = 1000;
 /** Deletes KEYS[1] only while it still holds ARGV[1]: a lease ends only by its own holder. */
 const RELEASE_IF_HELD = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
-
-/**
- * What every node of a cluster is reached with: the cluster tells its nodes' addresses, not how
- * to reach them, and node-redis gives the nodes it discovers only `defaults`. Without this, the
- * credentials and TLS of a `rediss://user:pass@…` root URL would apply to the root node alone.
- */
-export function clusterNodeDefaults(url: string): { username?: string; password?: string; socket: { tls: boolean } } {
-  const parsed = new URL(url);
-  return {
-    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
-    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
-    socket: { tls: parsed.protocol === 'rediss:' },
-  };
-}
 
 /** Redis TIME's reply (`[seconds, microseconds]`, as strings) in whole milliseconds. */
 export function redisTimeMs(reply: unknown): number {
@@ -121,84 +108,41 @@ export function redisTimeMs(reply: unknown): number {
 }
 
 /**
- * One Redis connection for the three namespaces (`<prefix>sessions:…`, `<prefix>tokens:…`,
- * `<prefix>logout:…`). No offline queue: while Redis is away every call fails at once (and
- * the caller answers 503) instead of queueing writes that would land later, out of order.
+ * One Redis connection (redis-connection.ts) for the three namespaces (`<prefix>sessions:…`,
+ * `<prefix>tokens:…`, `<prefix>logout:…`) and the leases (`<prefix>lease:…`).
  */
-function redisStores(url: string, prefix: string, cluster: boolean, timeoutMs: number): Stores {
-  const socket = { connectTimeout: timeoutMs, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1000) };
-  const nodes = clusterNodeDefaults(url);
-  const clusterClient = cluster ? createCluster({ rootNodes: [{ url }], defaults: { ...nodes, socket: { ...socket, ...nodes.socket }, disableOfflineQueue: true } }) : undefined;
-  const client = clusterClient ?? createClient({ url, socket, disableOfflineQueue: true });
-  // Connection errors surface through the failing calls; unhandled, the event would crash us.
-  client.on('error', () => {});
-  // One connection attempt, started now, that every first call waits for (within its bound):
-  // three adapters each connecting on first use would race, and with no offline queue a call
-  // made while the socket opens fails ("the client is offline"). Later drops reconnect by
-  // themselves (reconnectStrategy); calls made meanwhile fail fast, and the caller answers 503.
-  let connected = false;
-  const connect = () =>
-    client.connect().then(
-      () => void (connected = true),
-      () => undefined,
-    );
-  let connection = connect();
-  const ready = () => (connected ? undefined : connection);
-
-  // A connection that goes silent (packets dropped without a reset: a NAT timeout, a failover to
-  // a new address, a half-open TCP connection) fails no call by itself: node-redis would wait for
-  // the kernel, minutes. A PING every HEARTBEAT_MS, bounded like every call: unanswered while the
-  // client thinks it is ready, the socket is taken for dead and replaced (FINDINGS).
-  let replacing = false;
-  const heartbeat = setInterval(() => {
-    if (clusterClient || !connected || replacing || !(client as ReturnType<typeof createClient>).isReady) return;
-    bounded((client as ReturnType<typeof createClient>).ping(), timeoutMs).catch(() => {
-      replacing = true;
-      connected = false;
-      (client as ReturnType<typeof createClient>).destroy();
-      connection = connect().finally(() => void (replacing = false));
-    });
-  }, HEARTBEAT_MS);
-  heartbeat.unref();
-  const adapterFor = <T>() => new KeyvRedis<T>(client as never, { keyPrefixSeparator: ':', throwOnConnectError: true, throwOnErrors: true, connectionTimeout: timeoutMs });
+function redisStores(target: RedisTarget, prefix: string, timeoutMs: number): Stores {
+  const redis = openRedis(target, timeoutMs);
   const open = <T>(namespace: string): Store<T> => {
-    const adapter = adapterFor<T>();
+    const adapter = new KeyvRedis<T>(redis.client as never, { keyPrefixSeparator: ':', throwOnConnectError: true, throwOnErrors: true, connectionTimeout: timeoutMs });
     // The adapter prefixes keys with the namespace itself; Keyv must not do it again.
     const keyv = new Keyv<T>({ store: adapter, namespace: `${prefix}${namespace}`, useKeyPrefix: false, throwOnErrors: true, deserialize });
     keyv.on('error', () => {});
-    return keyvStore<T>(keyv, timeoutMs, ready);
+    return keyvStore<T>(keyv, timeoutMs, redis.ready);
   };
   const sessions = open<SessionData>('sessions');
-  /** A raw command on the shared connection; in a cluster, sent to the master of `key`'s slot. */
-  const command = async (key: string, readonly: boolean, args: string[]): Promise<unknown> => {
-    await ready();
-    return clusterClient ? clusterClient.sendCommand(key, readonly, args) : (client as ReturnType<typeof createClient>).sendCommand(args);
-  };
   return {
     sessions,
     tokens: keyedByUser(open<string>('tokens')),
     logout: open<unknown>('logout'),
     now: async () => {
       // In a cluster, TIME goes to the master of one fixed slot: every instance reads one clock.
-      return redisTimeMs(await bounded(command(CLOCK_SLOT_KEY, true, ['TIME']), timeoutMs));
+      return redisTimeMs(await bounded(redis.command(CLOCK_SLOT_KEY, true, ['TIME']), timeoutMs));
     },
     lease: async (name, ttlMs) => {
       const key = `${prefix}lease:${name}`;
       const token = randomBytes(16).toString('base64url');
       const args = ['SET', key, token, 'NX', 'PX', String(Math.ceil(ttlMs))];
-      const reply = await bounded(command(key, false, args), timeoutMs);
+      const reply = await bounded(redis.command(key, false, args), timeoutMs);
       return reply === 'OK' ? token : undefined;
     },
     releaseLease: async (name, token) => {
       const key = `${prefix}lease:${name}`;
-      await bounded(command(key, false, ['EVAL', RELEASE_IF_HELD, '1', key, token]), timeoutMs);
+      await bounded(redis.command(key, false, ['EVAL', RELEASE_IF_HELD, '1', key, token]), timeoutMs);
     },
     ping: async () => {
       await sessions.get('readyz');
     },
-    close: async () => {
-      clearInterval(heartbeat);
-      if (client.isOpen) await Promise.race([client.close(), new Promise((r) => setTimeout(r, 500))]).catch(() => {});
-    },
+    close: () => redis.close(),
   };
 }

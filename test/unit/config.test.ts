@@ -17,7 +17,7 @@ describe('configuration', () => {
     expect(config.port).toBe(3000);
     expect(config.publicUrl).toBe('http://localhost:3000');
     expect(config.identity).toMatchObject({ kind: 'dev', port: 4443 });
-    expect(config.redisUrl).toBeUndefined();
+    expect(config.redis).toBeUndefined();
     expect(config.api.baseUrl).toBeUndefined();
     expect(config.sessionKeysGenerated).toBe(true);
     expect(config.sessionIdleMs).toBe(30 * 60_000);
@@ -78,7 +78,7 @@ describe('configuration', () => {
       REDIS_URL: 'rediss://redis.example.com:6380',
     });
     expect(config.production).toBe(true);
-    expect(config.redisUrl).toBe('rediss://redis.example.com:6380');
+    expect(config.redis).toEqual({ kind: 'standalone', url: 'rediss://redis.example.com:6380' });
     expect(config.identity).toMatchObject({ kind: 'entra', cloudInstance: 'https://login.microsoftonline.com' });
     expect(config.api.baseUrl).toBe('https://api.example.com/v1');
     expect(config.api.scopes).toEqual(['api://my-api/read', 'api://my-api/write']);
@@ -145,7 +145,7 @@ describe('production refuses what gives up transport security or global sign-out
     expect(problems).toEqual([expect.stringMatching(/^REDIS_URL: must be rediss:\/\/ \(TLS\) in production, or redis:\/\/ to a loopback host .*REDIS_ALLOW_PLAINTEXT=1/)]);
     expect(problems[0]).toContain('redis.internal');
     expect(problems[0]).not.toContain('secret');
-    expect(loadConfig({ ...PRODUCTION, REDIS_URL: 'redis://redis.internal:6379', REDIS_ALLOW_PLAINTEXT: '1' }).redisUrl).toBe('redis://redis.internal:6379');
+    expect(loadConfig({ ...PRODUCTION, REDIS_URL: 'redis://redis.internal:6379', REDIS_ALLOW_PLAINTEXT: '1' }).redis).toEqual({ kind: 'standalone', url: 'redis://redis.internal:6379' });
     expect(inProduction({ REDIS_URL: 'rediss://redis.internal:6380' })).toEqual([]);
     expect(inProduction({ REDIS_URL: 'rediss://redis.internal:6380', REDIS_CLUSTER: '1' })).toEqual([]);
     expect(problemsOf({ REDIS_URL: 'redis://redis.internal:6379' })).toEqual([]);
@@ -159,11 +159,36 @@ describe('production refuses what gives up transport security or global sign-out
     expect(inProduction({ REDIS_URL: 'redis://127.0.0.1:6379' })).toEqual([]);
   });
 
+  it('reads REDIS_SENTINEL as a primary name and its sentinels, with REDIS_PASSWORD for both, and refuses a malformed or contradictory one by name', () => {
+    expect(loadConfig({ REDIS_SENTINEL: 'mymaster@10.0.0.5:26379,sentinel-2.internal:26380,[::1]:26381', REDIS_PASSWORD: 's3cret' }).redis).toEqual({
+      kind: 'sentinel',
+      name: 'mymaster',
+      sentinels: [
+        { host: '10.0.0.5', port: 26379 },
+        { host: 'sentinel-2.internal', port: 26380 },
+        { host: '::1', port: 26381 },
+      ],
+      password: 's3cret',
+    });
+    for (const bad of ['mymaster', '@127.0.0.1:26379', 'mymaster@127.0.0.1', 'mymaster@127.0.0.1:26379,', 'my master@h:1', 'm@h:1;rm'])
+      expect(problemsOf({ REDIS_SENTINEL: bad })).toEqual([expect.stringMatching(/^REDIS_SENTINEL: expects <primary name>@<host>:<port>/)]);
+    expect(problemsOf({ REDIS_SENTINEL: 'm@h:1', REDIS_URL: 'redis://127.0.0.1:6379' })).toEqual([expect.stringMatching(/^REDIS_SENTINEL: .*cannot be combined with REDIS_URL/)]);
+    expect(problemsOf({ REDIS_PASSWORD: 'x', REDIS_URL: 'redis://127.0.0.1:6379' })).toEqual([expect.stringMatching(/^REDIS_PASSWORD: is for REDIS_SENTINEL only/)]);
+    expect(problemsOf({ REDIS_CLUSTER: '1' })).toEqual([expect.stringMatching(/^REDIS_CLUSTER: expects REDIS_URL/)]);
+  });
+
+  it('refuses REDIS_SENTINEL in production unless REDIS_ALLOW_PLAINTEXT=1 says the traffic may go unencrypted', () => {
+    const problems = inProduction({ REDIS_URL: undefined, REDIS_SENTINEL: 'mymaster@127.0.0.1:26379', REDIS_PASSWORD: 'hunter22' });
+    expect(problems).toEqual([expect.stringMatching(/^REDIS_SENTINEL: .*without TLS.*REDIS_ALLOW_PLAINTEXT=1/)]);
+    expect(problems[0]).not.toContain('hunter22');
+    expect(inProduction({ REDIS_URL: undefined, REDIS_SENTINEL: 'mymaster@127.0.0.1:26379', REDIS_ALLOW_PLAINTEXT: '1' })).toEqual([]);
+  });
+
   it('refuses in-memory stores (no REDIS_URL) in production unless SINGLE_INSTANCE_MEMORY_STORES=1', () => {
     const problems = inProduction({ REDIS_URL: undefined });
     expect(problems).toEqual([expect.stringMatching(/^REDIS_URL: is required in production.*sign-out.*SINGLE_INSTANCE_MEMORY_STORES=1/)]);
     const config = loadConfig({ ...PRODUCTION, REDIS_URL: undefined, SINGLE_INSTANCE_MEMORY_STORES: '1' });
-    expect(config.redisUrl).toBeUndefined();
+    expect(config.redis).toBeUndefined();
     expect(problemsOf({})).toEqual([]);
   });
 

@@ -1,0 +1,118 @@
+import { createClient, createCluster, createSentinel } from '@keyv/redis';
+import { bounded } from './store';
+
+/** Where the shared Redis is: one server, a cluster (any root node), or a primary under Sentinel. */
+export type RedisTarget =
+  | { kind: 'standalone'; url: string }
+  | { kind: 'cluster'; url: string }
+  | { kind: 'sentinel'; name: string; sentinels: { host: string; port: number }[]; password?: string };
+
+/** How often a standalone Redis connection is pinged to notice one that went silent (ms). */
+export const HEARTBEAT_MS = 1000;
+
+/**
+ * The one connection (or, for a cluster or Sentinel, one client) behind every store, opened once
+ * at start-up.
+ * - `client`: what @keyv/redis is given;
+ * - `command(key, readonly, args)`: a raw command; in a cluster, sent to the master of `key`'s
+ *   slot; under Sentinel, to the current primary;
+ * - `ready()`: awaited before each call (within the call's bound): the first opening.
+ * No offline queue: while Redis is away every call fails at once (the caller answers 503) instead
+ * of queueing writes that would land later, out of order.
+ */
+export interface RedisConnection {
+  client: unknown;
+  command(key: string, readonly: boolean, args: string[]): Promise<unknown>;
+  ready(): Promise<void> | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * What every node of a cluster is reached with: the cluster tells its nodes' addresses, not how
+ * to reach them, and node-redis gives the nodes it discovers only `defaults`. Without this, the
+ * credentials and TLS of a `rediss://user:pass@…` root URL would apply to the root node alone.
+ */
+export function clusterNodeDefaults(url: string): { username?: string; password?: string; socket: { tls: boolean } } {
+  const parsed = new URL(url);
+  return {
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    socket: { tls: parsed.protocol === 'rediss:' },
+  };
+}
+
+type Standalone = ReturnType<typeof createClient>;
+
+export function openRedis(target: RedisTarget, timeoutMs: number): RedisConnection {
+  const socket = { connectTimeout: timeoutMs, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1000) };
+  let client: { on(event: 'error', listener: () => void): unknown; connect(): Promise<unknown>; close(): Promise<void>; readonly isOpen: boolean };
+  let command: (key: string, readonly: boolean, args: string[]) => Promise<unknown>;
+  if (target.kind === 'cluster') {
+    const nodes = clusterNodeDefaults(target.url);
+    const cluster = createCluster({ rootNodes: [{ url: target.url }], defaults: { ...nodes, socket: { ...socket, ...nodes.socket }, disableOfflineQueue: true } });
+    client = cluster;
+    command = (key, readonly, args) => cluster.sendCommand(key, readonly, args);
+  } else if (target.kind === 'sentinel') {
+    const auth = target.password === undefined ? {} : { password: target.password };
+    const sentinel = createSentinel({
+      name: target.name,
+      sentinelRootNodes: target.sentinels,
+      nodeClientOptions: { ...auth, socket, disableOfflineQueue: true },
+      sentinelClientOptions: { ...auth, socket },
+      // A failover is announced on the sentinels' +switch-master channel; the scan is the backstop.
+      scanInterval: 1000,
+    });
+    client = sentinel;
+    command = (_key, readonly, args) => sentinel.sendCommand(readonly, args);
+  } else {
+    const standalone = createClient({ url: target.url, socket, disableOfflineQueue: true });
+    client = standalone;
+    command = (_key, _readonly, args) => standalone.sendCommand(args);
+  }
+  // Connection errors surface through the failing calls; unhandled, the event would crash us.
+  client.on('error', () => {});
+
+  // One connection attempt, started now, that every first call waits for (within its bound):
+  // three adapters each connecting on first use would race, and with no offline queue a call
+  // made while the socket opens fails ("the client is offline"). Later drops reconnect by
+  // themselves (reconnectStrategy); calls made meanwhile fail fast, and the caller answers 503.
+  let connected = false;
+  const connect = () =>
+    client.connect().then(
+      () => void (connected = true),
+      () => undefined,
+    );
+  let connection = connect();
+  const ready = () => (connected ? undefined : connection);
+
+  // A connection that goes silent (packets dropped without a reset: a NAT timeout, a failover to
+  // a new address, a half-open TCP connection) fails no call by itself: node-redis would wait for
+  // the kernel, minutes. A PING every HEARTBEAT_MS, bounded like every call: unanswered while the
+  // client thinks it is ready, the socket is taken for dead and replaced (FINDINGS).
+  let replacing = false;
+  const heartbeat = setInterval(() => {
+    if (target.kind !== 'standalone' || !connected || replacing) return;
+    const standalone = client as Standalone;
+    if (!standalone.isReady) return;
+    bounded(standalone.ping(), timeoutMs).catch(() => {
+      replacing = true;
+      connected = false;
+      standalone.destroy();
+      connection = connect().finally(() => void (replacing = false));
+    });
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+
+  return {
+    client,
+    command: async (key, readonly, args) => {
+      await ready();
+      return command(key, readonly, args);
+    },
+    ready,
+    close: async () => {
+      clearInterval(heartbeat);
+      if (client.isOpen) await Promise.race([client.close(), new Promise((r) => setTimeout(r, 500))]).catch(() => {});
+    },
+  };
+}
