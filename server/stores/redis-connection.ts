@@ -42,6 +42,36 @@ export function clusterNodeDefaults(url: string): { username?: string; password?
 }
 
 type Standalone = ReturnType<typeof createClient>;
+type Cluster = ReturnType<typeof createCluster>;
+
+/**
+ * One round of watching a cluster: PING every master, bounded. A master that does not answer
+ * while its connection looks ready has gone silent: its connection is replaced. Any master that
+ * fails (silent, refusing, or gone) has the slot map re-read from a master that answers: node-redis
+ * re-reads it by itself only on a MOVED reply, which a dead master never sends, so without this
+ * the slots of a failed-over master would stay on the dead address for good (its replica promoted,
+ * unused). The re-read is node-redis's own (`rediscover`, what it does on MOVED).
+ */
+async function watchCluster(cluster: Cluster, timeoutMs: number, replace: (node: Standalone) => Promise<void>): Promise<void> {
+  const answered = await Promise.all(
+    cluster.masters.map(async (master) => {
+      const node = (await bounded(cluster.nodeClient(master), timeoutMs).catch(() => undefined)) as Standalone | undefined;
+      if (!node) return undefined;
+      const ready = node.isReady;
+      const pong = await bounded(node.ping(), timeoutMs).then(
+        () => true,
+        () => false,
+      );
+      if (!pong && ready) await replace(node);
+      return pong ? node : undefined;
+    }),
+  );
+  if (answered.every(Boolean)) return;
+  const live = answered.find(Boolean);
+  const slots = (cluster as unknown as { _slots?: { rediscover?: (startWith: Standalone) => Promise<void> } })._slots;
+  if (!live || typeof slots?.rediscover !== 'function') return;
+  await bounded(slots.rediscover(live), timeoutMs).catch(() => undefined);
+}
 
 export function openRedis(target: RedisTarget, timeoutMs: number): RedisConnection {
   const socket = { connectTimeout: timeoutMs, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1000) };
@@ -88,18 +118,31 @@ export function openRedis(target: RedisTarget, timeoutMs: number): RedisConnecti
   // A connection that goes silent (packets dropped without a reset: a NAT timeout, a failover to
   // a new address, a half-open TCP connection) fails no call by itself: node-redis would wait for
   // the kernel, minutes. A PING every HEARTBEAT_MS, bounded like every call: unanswered while the
-  // client thinks it is ready, the socket is taken for dead and replaced (FINDINGS).
-  let replacing = false;
+  // client thinks it is ready, the socket is taken for dead and replaced (FINDINGS). A cluster's
+  // masters are each watched the same way (watchCluster).
+  let busy = false;
+  const replace = (node: Standalone) => {
+    node.destroy();
+    return node.connect().then(
+      () => undefined,
+      () => undefined,
+    );
+  };
   const heartbeat = setInterval(() => {
-    if (target.kind !== 'standalone' || !connected || replacing) return;
-    const standalone = client as Standalone;
-    if (!standalone.isReady) return;
-    bounded(standalone.ping(), timeoutMs).catch(() => {
-      replacing = true;
-      connected = false;
-      standalone.destroy();
-      connection = connect().finally(() => void (replacing = false));
-    });
+    if (!connected || busy) return;
+    if (target.kind === 'standalone') {
+      const standalone = client as Standalone;
+      if (!standalone.isReady) return;
+      bounded(standalone.ping(), timeoutMs).catch(() => {
+        busy = true;
+        connected = false;
+        standalone.destroy();
+        connection = connect().finally(() => void (busy = false));
+      });
+    } else if (target.kind === 'cluster') {
+      busy = true;
+      void watchCluster(client as Cluster, timeoutMs, replace).finally(() => void (busy = false));
+    }
   }, HEARTBEAT_MS);
   heartbeat.unref();
 
