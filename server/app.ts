@@ -1,3 +1,4 @@
+import { CookieKeys } from './session/cookie-keys';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { apiProxy } from './api/proxy';
@@ -36,7 +37,8 @@ export interface AppOptions {
 export function createApp(services: Services, options: AppOptions): Koa {
   const { config, log, stores, signOut } = services;
   // Behind a TLS-terminating proxy (TRUST_PROXY=1), X-Forwarded-Proto/-For are believed.
-  const app = new Koa({ keys: [...config.sessionKeys], proxy: config.trustProxy });
+  const app = new Koa({ proxy: config.trustProxy });
+  app.keys = new CookieKeys(config.sessionKeys);
   app.on('error', () => {}); // every error is rendered and logged by problemResponses
 
   // Sessions only where they are used: static files and the logout callbacks never read one.
