@@ -2,10 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userKey } from '../../server/stores/user-slot';
 import { TestBrowser, type Response } from '../support/browser';
 import { Child, freePort, startBffProcess, startIdpProcess, startInstancePair, startRedisServer, stopInstancePair, testSealer, type IdpProcess, type InstancePair } from '../support/processes';
-import { redisAvailable, type redisReader } from '../support/redis';
+import { redisAvailable, type RedisReader } from '../support/redis';
+import { redisServerAvailable, standaloneTopology, startRedisCluster, type RedisTopology } from '../support/redis-topologies';
 import { JWT_PATTERN, loadIframes, signInAt, signOutAtIdp, withExpiredAccessTokens } from '../support/stack';
 
 const hasRedis = await redisAvailable();
+const hasRedisServer = redisServerAvailable();
 
 /** Who alice is, as the sample API sees her (her sub is her MSAL homeAccountId here). */
 async function whoAmI(browser: TestBrowser, bffUrl: string): Promise<string> {
@@ -14,19 +16,31 @@ async function whoAmI(browser: TestBrowser, bffUrl: string): Promise<string> {
   return me.json().sub as string;
 }
 
-describe.skipIf(!hasRedis)('two BFF processes sharing one Redis and one dev IdP', () => {
+/** The same behaviour on each Redis deployment the BFF supports with REDIS_URL. */
+const topologies: { sharing: string; runnable: boolean; start: () => Promise<RedisTopology> }[] = [
+  { sharing: 'one Redis', runnable: hasRedis, start: async () => standaloneTopology() },
+  // Every key of one user lives in one hash slot, so no command of the BFF spans two nodes.
+  { sharing: 'one Redis Cluster (3 masters, 3 replicas)', runnable: hasRedisServer, start: startRedisCluster },
+];
+
+for (const { sharing, runnable, start } of topologies) describe.skipIf(!runnable)(`two BFF processes sharing ${sharing} and one dev IdP`, () => {
+  let topology: RedisTopology;
   let idp: IdpProcess;
   let a: { child: Child; url: string };
   let b: { child: Child; url: string };
   let prefix: string;
-  let redis: Awaited<ReturnType<typeof redisReader>>;
+  let redis: RedisReader;
 
   beforeAll(async () => {
+    topology = await start();
     // The IdP delivers back-channel and front-channel logout to A, the first origin it registers.
-    ({ idp, a, b, prefix, redis } = await startInstancePair('instances'));
+    ({ idp, a, b, prefix, redis } = await startInstancePair('instances', {}, topology));
   }, 60_000);
 
-  afterAll(() => stopInstancePair({ idp, a, b, prefix, redis }));
+  afterAll(async () => {
+    await stopInstancePair({ idp, a, b, prefix, redis });
+    await topology?.stop();
+  });
 
   const browser = () => new TestBrowser(idp.ca);
 
@@ -60,13 +74,13 @@ describe.skipIf(!hasRedis)('two BFF processes sharing one Redis and one dev IdP'
     const aliceId = await whoAmI(alice, a.url);
     const keys = await redis.keys(`${prefix}*`);
     const values = [...(await redis.dump(`${prefix}*`)).values()].join('\n');
-    const cache = JSON.parse(testSealer().open(JSON.parse((await redis.client.get(`${prefix}tokens:${userKey(aliceId)}`))!).value, aliceId));
+    const cache = JSON.parse(testSealer().open(JSON.parse((await redis.get(`${prefix}tokens:${userKey(aliceId)}`))!).value, aliceId));
     expect(values).not.toMatch(JWT_PATTERN);
     expect(values).not.toContain(Object.values(cache.RefreshToken as Record<string, { secret: string }>)[0]!.secret);
     expect(keys.some((k) => k.startsWith(`${prefix}sessions:`))).toBe(true);
     expect(keys.some((k) => k.startsWith(`${prefix}tokens:`))).toBe(true);
     expect(keys.some((k) => k.startsWith(`${prefix}logout:sid:`))).toBe(true);
-    for (const key of keys) expect(await redis.client.pTTL(key)).toBeGreaterThan(0);
+    for (const key of keys) expect(await redis.pTTL(key)).toBeGreaterThan(0);
   });
 
   it('a session created on A works on B; a sign-out through B (SPA) ends it on both before B answers', async () => {
@@ -149,9 +163,9 @@ describe.skipIf(!hasRedis)('two BFF processes sharing one Redis and one dev IdP'
     const bobId = await whoAmI(bob, a.url);
     const key = `${prefix}tokens:${userKey(bobId)}`;
     const sealer = testSealer();
-    const stored = JSON.parse((await redis.client.get(key))!);
+    const stored = JSON.parse((await redis.get(key))!);
     const cache = withExpiredAccessTokens(JSON.parse(sealer.open(stored.value, bobId)));
-    await redis.client.set(key, JSON.stringify({ ...stored, value: sealer.seal(JSON.stringify(cache), bobId) }), { KEEPTTL: true });
+    await redis.set(key, JSON.stringify({ ...stored, value: sealer.seal(JSON.stringify(cache), bobId) }), { KEEPTTL: true });
 
     const before = idp.refreshGrants();
     const results = await Promise.all(Array.from({ length: 50 }, () => bob.api(`${a.url}/api/me`)));
@@ -180,9 +194,9 @@ describe.skipIf(!hasRedis)('refresh tokens that rotate with reuse detection, two
     const sealer = testSealer();
     const grantsPerRound: number[] = [];
     for (let round = 0; round < 20; round++) {
-      const stored = JSON.parse((await redis.client.get(key))!);
+      const stored = JSON.parse((await redis.get(key))!);
       const cache = withExpiredAccessTokens(JSON.parse(sealer.open(stored.value, aliceId)));
-      await redis.client.set(key, JSON.stringify({ ...stored, value: sealer.seal(JSON.stringify(cache), aliceId) }), { KEEPTTL: true });
+      await redis.set(key, JSON.stringify({ ...stored, value: sealer.seal(JSON.stringify(cache), aliceId) }), { KEEPTTL: true });
       const before = idp.refreshGrants();
       const calls = [a.url, b.url].flatMap((url) => Array.from({ length: 50 }, () => alice.api(`${url}/api/me`)));
       const statuses = (await Promise.all(calls)).map((r) => r.status);

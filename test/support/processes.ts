@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseTokenCacheKeys, TokenSealer } from '../../server/auth/token-encryption';
+import type { RedisTopology } from './redis-topologies';
 import { TEST_SESSION_KEY } from './stack';
 
 const TSX = path.resolve('node_modules/.bin/tsx');
@@ -58,7 +59,7 @@ export class Child {
   }
 }
 
-function run(name: string, command: string, args: string[], env: Record<string, string>): Child {
+export function run(name: string, command: string, args: string[], env: Record<string, string>): Child {
   return new Child(name, spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
@@ -123,17 +124,19 @@ export async function startRedisServer(port?: number, dir = mkdtempSync(path.joi
 export const uniquePrefix = (label: string) => `test-${label}-${randomBytes(4).toString('hex')}:`;
 
 /**
- * Two BFF processes (A, B) on one Redis (keys under a fresh prefix) and one dev IdP process that
- * registers both origins (A first: it is where the IdP delivers back-channel logout).
+ * Two BFF processes (A, B) on one Redis topology (by default the shared standalone Redis; keys
+ * under a fresh prefix) and one dev IdP process that registers both origins (A first: it is where
+ * the IdP delivers back-channel logout). `redis` reads that topology.
  */
-export async function startInstancePair(label: string, idpEnv: Record<string, string> = {}) {
-  const { REDIS_TEST_URL, redisReader } = await import('./redis');
+export async function startInstancePair(label: string, idpEnv: Record<string, string> = {}, topology?: RedisTopology) {
+  const { standaloneTopology } = await import('./redis-topologies');
+  const redisTopology = topology ?? standaloneTopology();
   const [portA, portB] = [await freePort(), await freePort()];
   const idp = await startIdpProcess([`http://localhost:${portA}`, `http://localhost:${portB}`], idpEnv);
   const prefix = uniquePrefix(label);
-  const env = { REDIS_URL: REDIS_TEST_URL, REDIS_KEY_PREFIX: prefix };
+  const env = { ...redisTopology.env, REDIS_KEY_PREFIX: prefix };
   const [a, b] = await Promise.all([startBffProcess(portA, idp, env), startBffProcess(portB, idp, env)]);
-  const redis = await redisReader();
+  const redis = await redisTopology.reader();
   return { idp, a, b, prefix, redis };
 }
 

@@ -20,27 +20,70 @@ export async function redisAvailable(): Promise<boolean> {
   return up;
 }
 
-/** A plain client for reading what the BFF left in Redis. */
-export async function redisReader(url = REDIS_TEST_URL) {
+/** What a test may do with the Redis the BFF uses, whatever its topology: tests never hold a raw client. */
+export interface RedisReader {
+  /** Every key matching `pattern`, on every node that holds keys (each master of a cluster). */
+  keys(pattern: string): Promise<string[]>;
+  /** Those keys with their values. */
+  dump(pattern: string): Promise<Map<string, string>>;
+  deleteAll(pattern: string): Promise<void>;
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, options?: { KEEPTTL: true }): Promise<void>;
+  pTTL(key: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The commands a reader sends by key; node-redis's client, cluster and sentinel clients all have them. */
+export interface KeyCommands {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, options?: { KEEPTTL: true }): Promise<unknown>;
+  pTTL(key: string): Promise<number>;
+  del(key: string): Promise<number>;
+}
+
+/** A connection to one node that holds keys, scanned by `keys`. */
+export interface Scannable {
+  scan(cursor: string, options: { MATCH: string; COUNT: number }): Promise<{ cursor: string; keys: string[] }>;
+}
+
+/**
+ * A reader over `client`, scanning the nodes `holders()` lists. Deletes go one key at a time:
+ * in a cluster, keys of different slots cannot go in one command.
+ */
+export function readerOver(client: KeyCommands, holders: () => Promise<Scannable[]>, close: () => Promise<void>): RedisReader {
+  const keys = async (pattern: string) => {
+    const found: string[] = [];
+    for (const node of await holders()) {
+      let cursor = '0';
+      do {
+        const reply = await node.scan(cursor, { MATCH: pattern, COUNT: 500 });
+        found.push(...reply.keys);
+        cursor = String(reply.cursor);
+      } while (cursor !== '0');
+    }
+    return found;
+  };
+  return {
+    keys,
+    async dump(pattern) {
+      const out = new Map<string, string>();
+      for (const key of await keys(pattern)) out.set(key, (await client.get(key)) ?? '');
+      return out;
+    },
+    async deleteAll(pattern) {
+      await Promise.all((await keys(pattern)).map((key) => client.del(key)));
+    },
+    get: (key) => client.get(key),
+    set: async (key, value, options) => void (await client.set(key, value, options)),
+    pTTL: (key) => client.pTTL(key),
+    close,
+  };
+}
+
+/** A reader of the standalone Redis at `url` (by default the shared one at REDIS_TEST_URL). */
+export async function redisReader(url = REDIS_TEST_URL): Promise<RedisReader> {
   const client = createClient({ url });
   client.on('error', () => {});
   await client.connect();
-  return {
-    client,
-    async keys(pattern: string): Promise<string[]> {
-      const found: string[] = [];
-      for await (const batch of client.scanIterator({ MATCH: pattern, COUNT: 500 })) found.push(...(Array.isArray(batch) ? batch : [batch]));
-      return found;
-    },
-    async dump(pattern: string): Promise<Map<string, string>> {
-      const out = new Map<string, string>();
-      for (const key of await this.keys(pattern)) out.set(key, (await client.get(key)) ?? '');
-      return out;
-    },
-    async deleteAll(pattern: string) {
-      const keys = await this.keys(pattern);
-      if (keys.length > 0) await client.del(keys);
-    },
-    close: () => client.close(),
-  };
+  return readerOver(client, async () => [client], async () => void (client.isOpen && (await client.close())));
 }
