@@ -38,6 +38,8 @@ export interface Config {
   redisKeyPrefix: string;
   identity: IdentityConfig;
   api: { baseUrl?: string; scopes: string[]; timeoutMs: number; samplePort: number };
+  /** OPENED_ENTRY_CACHE_MB in bytes: opened token cache entries kept per instance (opened-entries.ts); 0: none. */
+  openedEntryCacheBytes: number;
   /** An access token is reused while at least this share of its lifetime is left (cached-token.ts). */
   accessTokenMinRemainingShare: number;
   postLogoutRedirectUri: string;
@@ -90,6 +92,7 @@ const schema = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'expects a redis:// or rediss:// URL' }).optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w.:-]{0,64}$/, 'expects up to 64 letters, digits, _ . : or -').default('bff:'),
   REDIS_CLUSTER: flag.default(false),
+  OPENED_ENTRY_CACHE_MB: z.coerce.number({ error: 'expects a number of MiB (0 turns the cache off)' }).min(0, 'expects a number of MiB (0 turns the cache off)').max(4096, 'expects at most 4096 MiB').default(64),
   REDIS_SENTINEL: z
     .string()
     .regex(SENTINEL_FORM, 'expects <primary name>@<host>:<port>[,<host>:<port>…], e.g. mymaster@10.0.0.5:26379,10.0.0.6:26379')
@@ -273,6 +276,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       samplePort: e.SAMPLE_API_PORT,
     },
     accessTokenMinRemainingShare: e.ACCESS_TOKEN_MIN_REMAINING_SHARE,
+    openedEntryCacheBytes: Math.floor(e.OPENED_ENTRY_CACHE_MB * 2 ** 20),
     postLogoutRedirectUri: e.POST_LOGOUT_REDIRECT_URI ?? `${publicUrl.origin}/`,
     backchannelLogout: e.BACKCHANNEL_LOGOUT ?? identity.kind !== 'entra',
     logoutTokenExpOptional: e.LOGOUT_TOKEN_EXP_OPTIONAL,

@@ -1,3 +1,4 @@
+import { OpenedEntries } from './auth/opened-entries';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
@@ -87,10 +88,12 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
     const sealer = new TokenSealer(config.tokenCacheKeys);
     const msal = msalClientFactory(idp, outbound, { store: stores.tokens, tombstones, sealer, ttlMs: config.sessionAbsoluteMs, log });
     const signOut = new SignOutService(stores, tombstones, log, config.sessionAbsoluteMs);
+    const opened = new OpenedEntries(sealer, { maxBytes: config.openedEntryCacheBytes });
+    closers.push(async () => opened.close());
     const accessToken = accessTokens(msal, log, {
       tokens: stores.tokens,
       leases: stores,
-      sealer,
+      opened,
       clientId: idp.clientId,
       authorityTenant: idp.authorityTenant,
       minRemainingShare: config.accessTokenMinRemainingShare,

@@ -6,10 +6,11 @@ import type { SessionUser } from '../session/data';
 import type { Stores } from '../stores';
 import { userKey } from '../stores/user-slot';
 import type { Store } from '../stores/store';
-import { usableCachedAccessToken } from './cached-token';
+import { usableAccessToken } from './cached-token';
+import type { OpenedEntries, OpenedEntry } from './opened-entries';
 import type { MsalClientFactory } from './msal-client';
 import { startTokenCacheRead, type TokenCacheRead } from './token-cache';
-import { TokenCacheKeyError, type TokenSealer } from './token-encryption';
+import { TokenCacheKeyError } from './token-encryption';
 
 const REAUTH_CODES = new Set(['no_tokens_found', 'refresh_token_expired', 'no_account_found', 'invalid_grant']);
 
@@ -51,7 +52,8 @@ export interface TokenCacheAccess {
   tokens: Store<string>;
   /** Leases shared by every instance (Stores.lease): one refresh per user at a time. */
   leases: Pick<Stores, 'lease' | 'releaseLease'>;
-  sealer: TokenSealer;
+  /** Opens the user's sealed entry (OpenedEntries: the same value is opened once per instance). */
+  opened: Pick<OpenedEntries, 'open'>;
   clientId: string;
   /** MSAL's realm for accounts without a tenant (IdentityProvider.authorityTenant). */
   authorityTenant?: string;
@@ -75,13 +77,14 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
     const read = given ?? startTokenCacheRead(cache.tokens, user.homeAccountId);
     const sealed = await read.sealed;
     if (!sealed) return { read: { ...read, sealed: Promise.resolve(sealed) } };
-    let serialized: string;
+    let opened: OpenedEntry;
     try {
-      serialized = cache.sealer.open(sealed, user.homeAccountId);
+      opened = cache.opened.open(sealed, user.homeAccountId);
     } catch (err) {
       throw tokenError(err, user, log);
     }
-    const token = usableCachedAccessToken(serialized, {
+    const { serialized } = opened;
+    const token = usableAccessToken(opened.accessTokens, {
       homeAccountId: user.homeAccountId,
       ...user.account,
       clientId: cache.clientId,

@@ -43,7 +43,7 @@ export interface CachedTokenQuery {
   nowSeconds?: number;
 }
 
-interface AccessTokenEntity {
+export interface AccessTokenEntity {
   home_account_id?: unknown;
   environment?: unknown;
   credential_type?: unknown;
@@ -62,18 +62,28 @@ interface AccessTokenEntity {
 }
 
 export function usableCachedAccessToken(serialized: string, query: CachedTokenQuery): string | undefined {
-  let cache: { AccessToken?: Record<string, AccessTokenEntity> };
+  const entities = accessTokenEntities(serialized);
+  return entities && usableAccessToken(entities, query);
+}
+
+/** The AccessToken entities of MSAL's serialized cache, or undefined when it does not parse. */
+export function accessTokenEntities(serialized: string): AccessTokenEntity[] | undefined {
   try {
-    cache = JSON.parse(serialized);
+    const cache = JSON.parse(serialized) as { AccessToken?: Record<string, AccessTokenEntity> } | null;
+    return Object.values(cache?.AccessToken ?? {}).filter((at): at is AccessTokenEntity => typeof at === 'object' && at !== null);
   } catch {
     return undefined;
   }
+}
+
+/** usableCachedAccessToken on entities already parsed (accessTokenEntities); they are only read. */
+export function usableAccessToken(entities: readonly AccessTokenEntity[], query: CachedTokenQuery): string | undefined {
   // MSAL's clock (TimeUtils.nowSeconds) rounds: a token cached in the second half of a second
   // has cached_at one ahead of a floored now, and would look like it came from the future.
   const now = query.nowSeconds ?? Math.round(Date.now() / 1000);
   const wanted = query.scopes.map((s) => s.trim().toLowerCase()).filter(Boolean);
   if (wanted.length === 0) return undefined;
-  const matches = Object.values(cache.AccessToken ?? {}).filter((at) => {
+  const matches = entities.filter((at) => {
     if (
       at.credential_type !== 'AccessToken' ||
       at.home_account_id !== query.homeAccountId ||

@@ -1,4 +1,5 @@
 import type { ConfidentialClientApplication } from '@azure/msal-node';
+import { OpenedEntries } from '../../server/auth/opened-entries';
 import { describe, expect, it } from 'vitest';
 import { accessTokens } from '../../server/auth/access-token';
 import type { MsalClientFactory } from '../../server/auth/msal-client';
@@ -29,7 +30,7 @@ const noStore = {
   tokens: { get: async () => undefined, set: async () => {}, delete: async () => {} },
   // Every lease granted: this tests the in-process single flight alone.
   leases: { lease: async () => 'lease', releaseLease: async () => {} },
-  sealer: new TokenSealer([generateTokenCacheKey()]),
+  opened: new OpenedEntries(new TokenSealer([generateTokenCacheKey()]), { maxBytes: 0 }),
   clientId: 'bff',
 };
 const tick = () => new Promise((r) => setTimeout(r, 5));
