@@ -17,11 +17,15 @@ export interface OpenedEntriesOptions {
 }
 
 interface Kept extends OpenedEntry {
+  sealed: string;
   homeAccountId: string;
   bytes: number;
   /** ms: past the last access token's expiry the entry can serve no call from the fast path. */
   until: number;
 }
+
+/** Characters at the end of a sealed value that key it: its GCM tag and a part of the ciphertext. */
+const KEY_CHARS = 48;
 
 /**
  * Opened token cache entries, per instance, keyed by the sealed entry itself: an entry is
@@ -61,22 +65,25 @@ export class OpenedEntries {
    * value was opened before for this user. Throws what TokenSealer.open throws.
    */
   open(sealed: string, homeAccountId: string): OpenedEntry {
-    const hit = this.kept.get(sealed);
-    if (hit && hit.homeAccountId === homeAccountId && hit.until > this.now()) {
+    // Looked up by the end of the value (its GCM tag: hashing a short key, not 6 KB, per call),
+    // used only when the whole value is the same.
+    const key = sealed.slice(-KEY_CHARS);
+    const hit = this.kept.get(key);
+    if (hit && hit.sealed === sealed && hit.homeAccountId === homeAccountId && hit.until > this.now()) {
       // Most recently used goes last.
-      this.kept.delete(sealed);
-      this.kept.set(sealed, hit);
+      this.kept.delete(key);
+      this.kept.set(key, hit);
       return hit;
     }
-    if (hit) this.drop(sealed, hit);
+    if (hit) this.drop(key, hit);
     const serialized = this.sealer.open(sealed, homeAccountId);
     const accessTokens = Object.freeze((accessTokenEntities(serialized) ?? []).map((at) => Object.freeze({ ...at })));
     const opened = { serialized, accessTokens };
     const until = Math.max(0, ...accessTokens.map((at) => Number(at.expires_on) * 1000).filter(Number.isFinite));
     const bytes = 2 * (serialized.length + sealed.length);
     if (!(until > this.now() && bytes <= this.maxBytes)) return opened;
-    const kept = { ...opened, homeAccountId, bytes, until };
-    this.kept.set(sealed, kept);
+    const kept = { ...opened, sealed, homeAccountId, bytes, until };
+    this.kept.set(key, kept);
     this.bytes += bytes;
     for (const [key, entry] of this.kept) {
       if (this.kept.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
