@@ -22,6 +22,8 @@ declare module 'autocannon' {
     method?: string;
     headers?: Record<string, string>;
     setupClient?: (client: Client) => void;
+    /** Called with every answer (status and whole body) of that request. */
+    requests?: { onResponse?: (status: number, body: string) => void }[];
   }
   interface Result {
     requests: Histogram;

@@ -9,30 +9,53 @@ export interface LoadOptions {
   connections: number;
   durationSeconds: number;
   warmupSeconds: number;
+  /**
+   * Text every answer's body must contain (e.g. `"sub":"<alice's id>"`): an answer counts only
+   * when it is a 200 whose body has it; any other answer is a failure.
+   */
+  bodyIncludes?: string;
 }
 
 export interface LoadResult {
+  /** Counted answers per second: 200s (with the expected body, when one is given). */
   requestsPerSecond: number;
   latencyMs: { p50: number; p99: number; average: number };
   requests: number;
+  /** Answers counted: 200s (with the expected body, when one is given). */
+  counted: number;
   durationSeconds: number;
-  /** Responses other than 200, and connection errors: any of them makes the run invalid. */
+  /** Responses other than 200, 200s without the expected body, and connection errors: any of them makes the run invalid. */
   failures: number;
+  /** 200s whose body lacked `bodyIncludes` (0 when none was given). */
+  bodyMismatches: number;
   statusCodes: Record<string, number>;
 }
 
 /**
  * Drives one target with autocannon: a warm-up run whose figures are dropped (JIT, connection
- * pools, caches), then the measured run with the same connections.
+ * pools, caches), then the measured run with the same connections. Every answer is looked at
+ * (status and body) as it arrives.
  */
 export async function drive(options: LoadOptions, measured?: { start(): unknown; stop(): unknown }): Promise<LoadResult> {
   const { url, connections } = options;
   let next = 0;
+  const tally = { answers: 0, ok: 0, mismatches: 0 };
+  const needle = options.bodyIncludes;
   const base = {
     url,
     connections,
     timeout: 10,
     headers: options.headers ?? {},
+    requests: [
+      {
+        onResponse: (status: number, body: string) => {
+          tally.answers++;
+          if (status !== 200) return;
+          if (needle !== undefined && !body.includes(needle)) tally.mismatches++;
+          else tally.ok++;
+        },
+      },
+    ],
     setupClient: (client: { setHeaders(h: Record<string, string>): void }) => {
       const extra = options.perConnection?.[next++ % options.perConnection.length];
       if (extra) client.setHeaders({ ...options.headers, ...extra });
@@ -41,17 +64,19 @@ export async function drive(options: LoadOptions, measured?: { start(): unknown;
   if (options.warmupSeconds > 0) await autocannon({ ...base, duration: options.warmupSeconds });
   next = 0;
   await measured?.start();
+  Object.assign(tally, { answers: 0, ok: 0, mismatches: 0 });
   const result = await autocannon({ ...base, duration: options.durationSeconds });
   await measured?.stop();
   const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count]));
-  const ok = statusCodes['200'] ?? 0;
-  const requests = Object.values(statusCodes).reduce((a, b) => a + b, 0);
+  const { answers: requests, ok } = tally;
   return {
     requestsPerSecond: Math.round(ok / result.duration),
     latencyMs: { p50: result.latency.p50, p99: result.latency.p99, average: round(result.latency.average, 2) },
     requests,
+    counted: ok,
     durationSeconds: round(result.duration, 2),
     failures: requests - ok + result.errors,
+    bodyMismatches: tally.mismatches,
     statusCodes,
   };
 }

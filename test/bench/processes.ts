@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Child } from '../support/processes';
 
 /**
@@ -28,3 +28,29 @@ export function cpuMs(pid: number | undefined): number | undefined {
 
 /** Linux reports CPU time in clock ticks of 1/100 s on every common platform (USER_HZ). */
 const CLOCK_TICKS = 100;
+
+/**
+ * CPU time (ms) of a process and all its children, live or gone: the process's own time, what
+ * its reaped children used (cutime, cstime), and each live child's own time. For servers that
+ * fork workers, such as Apache httpd (a parent and its worker processes, which come and go).
+ */
+export function processTreeCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  const stat = (p: number | string) => {
+    try {
+      return readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    } catch {
+      return undefined;
+    }
+  };
+  const own = stat(pid);
+  if (!own) return undefined;
+  // After the command name: state, ppid, …; utime, stime, cutime, cstime are the 12th to 15th.
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = stat(entry);
+    if (fields && Number(fields[1]) === pid) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks * 1000) / CLOCK_TICKS;
+}

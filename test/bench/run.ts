@@ -5,6 +5,9 @@
  * test/bench/results/<time>.json. Needs Redis (REDIS_TEST_URL, default redis://127.0.0.1:6379):
  * without it the run stops at once and says so. `-- --profile` also writes V8 CPU profiles of
  * the BFF processes (test/bench/results/profiles/; summarize with test/bench/profile.ts).
+ * The full run ends with the comparison against the products a user would pick instead
+ * (test/bench/peers/): Apache httpd with mod_proxy and with mod_auth_openidc, Express with
+ * express-openid-connect; `-- --peers` runs only that.
  */
 import { randomBytes } from 'node:crypto';
 import { userKey } from '../../server/stores/user-slot';
@@ -21,12 +24,17 @@ import { cpuMs, startScript } from './processes';
 import { captureUser, connectRedis, deletePrefix, seedUsers, syntheticUsers, type Redis } from './seed';
 import { measureRefreshRates, refreshTable, type RefreshRate } from './refresh-rate';
 import { closeSignOutAgent, measureSignOut, type SignOutResult } from './sign-out';
+import { peersTable, runPeers, type PeersReport } from './peers/run-peers';
 
 const PROFILE = process.argv.includes('--profile');
 /** Throughput scenarios only (no sign-out, no seeded users): for profiling iterations. */
 const QUICK = process.argv.includes('--quick');
 /** Only the refresh-rate measurement (`npm run bench -- --refresh`). */
 const REFRESH_ONLY = process.argv.includes('--refresh');
+/** Only the comparison with the peers (`npm run bench -- --peers`). */
+const PEERS_ONLY = process.argv.includes('--peers');
+/** Rounds of the peers comparison (medians over them). */
+const PEERS_ROUNDS = Number(process.env.BENCH_PEERS_ROUNDS ?? 7);
 /** Access token lifetimes (s) whose refresh rate is measured, and for how long each (s). */
 const REFRESH_LIFETIMES = [60, 120, 300, 3600];
 const REFRESH_SECONDS = Number(process.env.BENCH_REFRESH_SECONDS ?? 60);
@@ -86,6 +94,22 @@ async function refreshRates(): Promise<RefreshRate[]> {
   return rates;
 }
 
+async function peers(redis: Redis): Promise<PeersReport> {
+  log(`\nThe peers: our BFF against Apache httpd (mod_proxy; mod_auth_openidc) and Express + express-openid-connect…`);
+  const report = await runPeers({ redis, redisUrl: REDIS_TEST_URL, connections: CONNECTIONS, durationSeconds: DURATION_S, warmupSeconds: WARMUP_S, rounds: PEERS_ROUNDS, log });
+  log(`\n${peersTable(report)}\n`);
+  if (!report.allAnswersChecked) process.exitCode = 1;
+  return report;
+}
+
+function writeReport(report: Record<string, unknown> & { date: string }) {
+  mkdirSync(RESULTS, { recursive: true });
+  const file = path.join(RESULTS, `bench-${report.date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  return file;
+}
+
 async function main() {
   const startedAt = Date.now();
   const host = machine();
@@ -106,9 +130,21 @@ async function main() {
   }
   const redis = await connectRedis(REDIS_TEST_URL);
   const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';
+  if (PEERS_ONLY) {
+    try {
+      const report = { date: new Date(startedAt).toISOString(), machine: { ...host, redis: redisVersion }, peers: await peers(redis), totalSeconds: 0, loadAverageAtEnd: [] as number[] };
+      report.totalSeconds = Math.round((Date.now() - startedAt) / 1000);
+      report.loadAverageAtEnd = os.loadavg().map((l) => round(l));
+      log(`Results: ${path.relative(process.cwd(), writeReport(report))} (${report.totalSeconds} s in all)`);
+    } finally {
+      await redis.close().catch(() => {});
+    }
+    return;
+  }
   const prefix = `bench-${randomBytes(4).toString('hex')}:`;
   const children: Child[] = [];
   const profileDir = path.join(RESULTS, 'profiles');
+  let finished: { report: Record<string, unknown> & { date: string; totalSeconds: number; loadAverageAtEnd: number[] }; refreshes?: RefreshRate[]; printed: string } | undefined;
   try {
     // --- processes: dev IdP, sample API, three BFF instances (memory; A and B on one Redis) ---
     const [portMem, portA, portB] = [await freePort(), await freePort(), await freePort()];
@@ -286,7 +322,7 @@ async function main() {
     ];
 
     const refreshes = QUICK ? undefined : await refreshRates();
-    const report = {
+    const report: Record<string, unknown> & { date: string; totalSeconds: number; loadAverageAtEnd: number[] } = {
       date: new Date(startedAt).toISOString(),
       machine: { ...host, redis: redisVersion },
       settings: { connections: CONNECTIONS, durationSeconds: DURATION_S, warmupSeconds: WARMUP_S, rounds: ROUNDS, sessionsPerUser: SESSIONS, path: 'GET /api/me', profiled: PROFILE },
@@ -298,19 +334,35 @@ async function main() {
       totalSeconds: Math.round((Date.now() - startedAt) / 1000),
       loadAverageAtEnd: os.loadavg().map((l) => round(l)),
     };
-    mkdirSync(RESULTS, { recursive: true });
-    const file = path.join(RESULTS, `bench-${report.date.replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-    writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-    log(`\n${table(report)}\n`);
-    if (refreshes) log(`${refreshTable(refreshes)}\n`);
-    log(`Results: ${path.relative(process.cwd(), file)} (${report.totalSeconds} s in all)`);
+    finished = { report, refreshes, printed: table({ scenarios, signOut, machine: { ...host, redis: redisVersion }, settings: { connections: CONNECTIONS, durationSeconds: DURATION_S, rounds: ROUNDS } }) };
   } finally {
     await deletePrefix(redis, prefix).catch(() => {});
-    await redis.close().catch(() => {});
     closeSignOutAgent();
     await Promise.all(children.map((c) => c.stop()));
+    if (!finished) await redis.close().catch(() => {});
   }
+  const { report, refreshes, printed } = finished;
+  try {
+    // The peers, on processes of their own, once the processes above have stopped.
+    if (!QUICK) {
+      try {
+        report.peers = await peers(redis);
+      } catch (err) {
+        report.peers = { failed: String(err) };
+        log(`The peers comparison failed: ${String(err)}`);
+        process.exitCode = 1;
+      }
+    }
+  } finally {
+    await redis.close().catch(() => {});
+  }
+  report.totalSeconds = Math.round((Date.now() - startedAt) / 1000);
+  report.loadAverageAtEnd = os.loadavg().map((l) => round(l));
+  const file = writeReport(report);
+  log(`\n${printed}\n`);
+  if (refreshes) log(`${refreshTable(refreshes)}\n`);
+  if (report.peers && 'rows' in (report.peers as object)) log(`${peersTable(report.peers as PeersReport)}\n`);
+  log(`Results: ${path.relative(process.cwd(), file)} (${report.totalSeconds} s in all)`);
 }
 
 /** Cookies in the order of the user's session ids as the bookkeeping lists them. */
