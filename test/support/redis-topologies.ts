@@ -65,7 +65,9 @@ async function freePorts(count: number): Promise<number[]> {
  * launcher failing half-way stops every process it started.
  */
 async function startNode(into: RedisNode[], port: number, args: string[]): Promise<RedisNode> {
-  const child = run(`redis:${port}`, 'redis-server', [...args, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {});
+  // No disk, and a replica's first sync at once (diskless sync waits 5 s by default for more replicas).
+  const settings = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0'];
+  const child = run(`redis:${port}`, 'redis-server', [...args, ...settings], {});
   const node = { port, child };
   into.push(node);
   // A Sentinel never says "Ready to accept connections"; it names itself once it listens.
@@ -103,11 +105,15 @@ async function until<T>(find: () => Promise<T | undefined>, what: string, timeou
   throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
 }
 
-/** What a failover did: the node killed (SIGKILL, at `killedAt`, ms since the epoch) and the one that took over. */
+/**
+ * What a failover did: the node killed (SIGKILL at `killedAt`) and the one that took over, seen
+ * in charge at `promotedAt` (ms since the epoch).
+ */
 export interface Failover {
   killed: RedisNode;
   promoted: RedisNode;
   killedAt: number;
+  promotedAt: number;
 }
 
 export interface RedisCluster extends RedisTopology {
@@ -248,7 +254,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
         30_000,
       );
       failovers++;
-      return { killed, promoted, killedAt };
+      return { killed, promoted, killedAt, promotedAt: Date.now() };
     },
     async stop() {
       await closeAll();
@@ -346,7 +352,7 @@ export async function startRedisSentinel(name = 'bff'): Promise<RedisSentinel> {
         `the Sentinels to promote a replica of ${killed.port}`,
         30_000,
       );
-      return { killed, promoted, killedAt };
+      return { killed, promoted, killedAt, promotedAt: Date.now() };
     },
     async stop() {
       await closeAll();
