@@ -149,7 +149,8 @@ describe.skipIf(!hasRedisServer)("two BFF instances through a Redis failover (SI
         aliceOnKilledMaster = (await c.masterOf(keys.alice)) === (await c.masterOf(keys.bob));
         return c.killMasterOf(keys.bob);
       });
-      report('cluster', seen, { aliceOnKilledMaster });
+      // Whether the BFF's one root node (REDIS_URL) was the one killed.
+      report('cluster', seen, { aliceOnKilledMaster, killedRootNode: cluster.url.endsWith(`:${seen.failover.killed.port}`) });
       await expectServingWithoutLosingTheSignOut(pair, seen);
     } finally {
       if (pair) await stopInstancePair(pair);

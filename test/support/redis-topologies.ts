@@ -16,14 +16,14 @@ export interface RedisTopology {
   stop(): Promise<void>;
 }
 
-/** Whether `redis-server` can be run here; with REQUIRE_REDIS=1 a missing one is a failure. */
+/** Whether `redis-server` and `redis-cli` can be run here; with REQUIRE_REDIS=1 a missing one is a failure. */
 export function redisServerAvailable(): boolean {
-  const found = !spawnSync('redis-server', ['--version']).error;
-  if (!found) {
-    if (process.env.REQUIRE_REDIS === '1') throw new Error('REQUIRE_REDIS=1 but redis-server is not on the PATH');
-    console.warn('Redis Cluster and Sentinel tests skipped: redis-server is not on the PATH (apt-get install -y redis-server)');
+  const missing = ['redis-server', 'redis-cli'].filter((command) => spawnSync(command, ['--version']).error);
+  if (missing.length > 0) {
+    if (process.env.REQUIRE_REDIS === '1') throw new Error(`REQUIRE_REDIS=1 but ${missing.join(' and ')} not on the PATH`);
+    console.warn(`Redis Cluster and Sentinel tests skipped: ${missing.join(' and ')} not on the PATH (apt-get install -y redis-server)`);
   }
-  return found;
+  return missing.length === 0;
 }
 
 /** Hands out readers and closes those still open at stop. */
@@ -162,7 +162,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       }),
     );
     const create = run('redis-cli --cluster create', 'redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'], {});
-    await create.waitFor(() => (create.alive ? undefined : create.proc.exitCode), 'redis-cli --cluster create to finish', 30_000).catch(() => undefined);
+    await create.waitFor(() => (create.alive ? undefined : true), 'redis-cli --cluster create to finish', 30_000).catch(() => create.stop('SIGKILL'));
     if (create.proc.exitCode !== 0) throw new Error(`redis-cli --cluster create failed:\n${create.output.join('\n')}`);
   } catch (e) {
     await stopNodes();
@@ -177,7 +177,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     return ranges.find(([from, to]) => from <= slot && slot <= to)?.[2][1];
   };
   const slotOf = async (key: string) => Number(await ask(alive()[0]!.port, ['CLUSTER', 'KEYSLOT', key]));
-  /** Every live node says the cluster is ok and every slot is served; every master has an online replica. */
+  /** Every live node says the cluster is ok and every slot is served; a master's replica, if it has one, is in sync. */
   const healthy = async () => {
     for (const node of alive()) {
       const info = fields(await ask(node.port, ['CLUSTER', 'INFO']));
