@@ -45,6 +45,10 @@ export interface PeerRound extends LoadResult {
   cpuUsPerRequest: Record<string, number | undefined>;
   /** Refresh grants the target's IdP logged during the round. */
   refreshGrants: number;
+  /** For the targets on Redis: commands (by name) and new connections per counted answer. */
+  redisPerRequest?: Record<string, number>;
+  /** The machine's 1-minute load average when the round ended (other work on it shows here). */
+  loadAverage: number;
 }
 
 export interface PeerRow {
@@ -54,6 +58,8 @@ export interface PeerRow {
   requestsPerSecond: number;
   latencyMs: { p50: number; p99: number };
   cpuUsPerRequest: Record<string, number | undefined>;
+  /** For the targets on Redis: medians of the rounds' commands and new connections per answer. */
+  redisPerRequest?: Record<string, number>;
   spread: { min: number; max: number };
   ratioToBare: number;
   ratioToBff: number;
@@ -230,6 +236,12 @@ export async function runPeers(settings: PeersSettings): Promise<PeersReport> {
       const info = await redis.info('cpu');
       return (Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])) * 1000;
     };
+    // Redis commands and connections over a round; INFO itself is the benchmark's own.
+    const redisCounts = async () => {
+      const counts = Object.fromEntries([...(await redis.info('commandstats')).matchAll(/cmdstat_(\w+):calls=(\d+)/g)].filter((m) => m[1] !== 'info').map((m) => [m[1]!, Number(m[2])]));
+      counts.connections = Number(/total_connections_received:(\d+)/.exec(await redis.info('stats'))?.[1] ?? 0);
+      return counts;
+    };
     const rounds = new Map<string, PeerRound[]>(targets.map((t) => [t.id, []]));
     const grantsAtStart = new Map<IdpProcess, number>([idp, idpShort].map((i) => [i, i.refreshGrants()]));
     const measureStart = Date.now();
@@ -247,11 +259,14 @@ export async function runPeers(settings: PeersSettings): Promise<PeersReport> {
         const before: Record<string, number | undefined> = {};
         const spent: Record<string, number | undefined> = {};
         let grantsBefore = 0;
+        let countsBefore: Record<string, number> = {};
+        let countsAfter: Record<string, number> = {};
         const result = await drive(
           { url: target.url, headers: target.headers, perConnection: target.perConnection, connections, durationSeconds: settings.durationSeconds, warmupSeconds: r === 0 ? settings.warmupSeconds : 0, bodyIncludes: aliceBody },
           {
             start: async () => {
               grantsBefore = target.idp.refreshGrants();
+              if (target.usesRedis) countsBefore = await redisCounts();
               for (const [name, probe] of Object.entries(probes)) before[name] = await probe();
             },
             stop: async () => {
@@ -259,15 +274,23 @@ export async function runPeers(settings: PeersSettings): Promise<PeersReport> {
                 const now = await probe();
                 spent[name] = now === undefined || before[name] === undefined ? undefined : now - before[name]!;
               }
+              if (target.usesRedis) countsAfter = await redisCounts();
             },
           },
         );
         const perRequest = (ms: number | undefined) => (ms === undefined || result.counted === 0 ? undefined : Math.round((ms * 1000) / result.counted));
         const cpuUsPerRequest = Object.fromEntries(Object.entries(spent).map(([k, ms]) => [k, perRequest(ms)]));
-        rounds.get(target.id)!.push({ round: r, position, ...result, cpuUsPerRequest, refreshGrants: target.idp.refreshGrants() - grantsBefore });
+        const redisPerRequest = target.usesRedis
+          ? Object.fromEntries(
+              Object.entries(countsAfter)
+                .map(([name, n]) => [name, round((n - (countsBefore[name] ?? 0)) / Math.max(1, result.counted), 3)] as const)
+                .filter(([, perRequest]) => perRequest > 0),
+            )
+          : undefined;
+        rounds.get(target.id)!.push({ round: r, position, ...result, cpuUsPerRequest, redisPerRequest, refreshGrants: target.idp.refreshGrants() - grantsBefore, loadAverage: round(os.loadavg()[0]!) });
         line.push(`${target.id} ${result.requestsPerSecond}${result.failures ? ` (${result.failures} failed)` : ''}`);
       }
-      log(`  round ${r + 1}/${settings.rounds}: ${line.join(', ')}`);
+      log(`  round ${r + 1}/${settings.rounds}: ${line.join(', ')} (load average ${round(os.loadavg()[0]!)})`);
     }
     const measureSeconds = (Date.now() - measureStart) / 1000;
 
@@ -292,6 +315,9 @@ export async function runPeers(settings: PeersSettings): Promise<PeersReport> {
             return [k, values.length ? Math.round(median(values)) : undefined];
           }),
         ),
+        redisPerRequest: t.usesRedis
+          ? Object.fromEntries([...new Set(all.flatMap((x) => Object.keys(x.redisPerRequest ?? {})))].map((k) => [k, round(median(all.map((x) => x.redisPerRequest?.[k] ?? 0)), 3)]))
+          : undefined,
         spread: { min: Math.min(...rps), max: Math.max(...rps) },
         ratioToBare: 0,
         ratioToBff: 0,
@@ -367,6 +393,9 @@ export function peersTable(report: PeersReport): string {
     report.allAnswersChecked
       ? `Check: every counted answer was a 200 whose body carries alice's sub; no other answer (${report.rows.reduce((n, r) => n + r.answers, 0)} answers in all).`
       : `CHECK FAILED: some answers were not a 200 with alice's body: ${report.rows.filter((r) => r.failures || r.bodyMismatches).map((r) => `${r.id} ${r.failures} (${JSON.stringify(r.statusCodes)}, ${r.bodyMismatches} wrong bodies)`).join('; ')}.`,
+    ...report.rows
+      .filter((r) => r.redisPerRequest)
+      .map((r) => `Redis per counted answer, ${r.id}: ${Object.entries(r.redisPerRequest!).map(([k, v]) => `${k} ${v}`).join(', ') || 'nothing'}.`),
     ...report.notes.map((n) => `Note: ${n}`),
   ].join('\n');
 }
