@@ -316,7 +316,11 @@ export async function runPeers(settings: PeersSettings): Promise<PeersReport> {
           }),
         ),
         redisPerRequest: t.usesRedis
-          ? Object.fromEntries([...new Set(all.flatMap((x) => Object.keys(x.redisPerRequest ?? {})))].map((k) => [k, round(median(all.map((x) => x.redisPerRequest?.[k] ?? 0)), 3)]))
+          ? Object.fromEntries(
+              [...new Set(all.flatMap((x) => Object.keys(x.redisPerRequest ?? {})))]
+                .map((k) => [k, round(median(all.map((x) => x.redisPerRequest?.[k] ?? 0)), 3)] as const)
+                .filter(([, perRequest]) => perRequest > 0),
+            )
           : undefined,
         spread: { min: Math.min(...rps), max: Math.max(...rps) },
         ratioToBare: 0,
