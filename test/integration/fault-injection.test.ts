@@ -24,7 +24,7 @@ import { signInAt, signOutAtIdp, withExpiredAccessTokens, type TokenCacheJson } 
  * FAULT_SEED picks the plan (FAULT_ROUNDS the number of rounds); the counts are printed.
  */
 const SEED = Number(process.env.FAULT_SEED ?? 1);
-const ROUNDS = Number(process.env.FAULT_ROUNDS ?? 8);
+const ROUNDS = Number(process.env.FAULT_ROUNDS ?? 10);
 const PATHS = ['spa', 'backchannel', 'frontchannel'] as const;
 type SignOutPath = (typeof PATHS)[number];
 
@@ -104,8 +104,9 @@ describe('global sign-out with a failing store, two instances', () => {
     pair = await startFaultyPair({
       rule: (instance, origin) => plan.rule(instance, origin),
       extraUsers: ['carol', 'dave'],
-      // A session writes its lastSeen back every 6 s: some requests of the rounds write sessions.
-      env: { SESSION_IDLE_MINUTES: '1' },
+      // A session writes its lastSeen back every 3 s, so many requests of a round write their
+      // session; 30 s idle is longer than a round with its checks, which use every session.
+      env: { SESSION_IDLE_MINUTES: '0.5' },
     });
     for (const u of pair.users) users.push({ name: u.username, id: u.id, sessions: [], spare: [], browsers: 0 });
   });

@@ -12,7 +12,7 @@ export interface FaultRates {
   hang: number;
 }
 
-export const DEFAULT_FAULT_RATES: FaultRates = { latency: 0.05, error: 0.02, hang: 0.01 };
+export const DEFAULT_FAULT_RATES: FaultRates = { latency: 0.06, error: 0.03, hang: 0.015 };
 
 export type FaultKind = 'latency' | 'timeout' | 'error' | 'hang';
 
