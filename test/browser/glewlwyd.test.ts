@@ -1,4 +1,5 @@
 import { execSync } from 'node:child_process';
+import { userOfKey } from '../support/keys';
 import { userKey } from '../../server/stores/user-slot';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -106,7 +107,7 @@ describe.skipIf(skipBrowserTests() || !glewlwydAvailable())('the SPA signing in 
 
   test('signing out from the SPA ends the Glewlwyd session too (its end-session page, then back signed out): signing in again asks for the password', async () => {
     await signIn();
-    const [userId] = [...memory.keys()].filter((k) => k.startsWith('tokens:')).map((k) => k.slice('tokens:'.length));
+    const [userId] = [...memory.keys()].filter((k) => k.startsWith('tokens:')).map((k) => userOfKey(k));
     expect(sessionKeysOf(userId!)).toHaveLength(1);
     const frontchannel: number[] = [];
     page.on('response', (r) => {

@@ -1,4 +1,5 @@
 import { execSync } from 'node:child_process';
+import { userOfKey } from '../support/keys';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { launchChromium, newLoopbackContext, skipBrowserTests } from '../support/chromium';
 import { redisAvailable, redisReader, REDIS_TEST_URL } from '../support/redis';
@@ -53,7 +54,7 @@ describe.skipIf(!runnable)('tokens at rest in Redis after a full browser run', (
       expect(everything.size).toBeGreaterThan(0);
       const tokenKeys = [...everything.keys()].filter((k) => k.startsWith(`${prefix}tokens:`));
       expect(tokenKeys).toHaveLength(1); // bob's; alice's went at her sign-out
-      const bobId = tokenKeys[0]!.slice(`${prefix}tokens:`.length);
+      const bobId = userOfKey(tokenKeys[0]!);
       const cache = JSON.parse(stack.bff.sealer.open(JSON.parse(everything.get(tokenKeys[0]!)!).value, bobId)) as TokenCacheJson;
       const secrets = [...Object.values(cache.RefreshToken), ...Object.values(cache.AccessToken), ...Object.values(cache.IdToken)].map((t) => t.secret);
       expect(secrets.length).toBeGreaterThanOrEqual(3);

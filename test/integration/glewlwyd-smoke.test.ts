@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { userOfKey } from '../support/keys';
 import { userKey } from '../../server/stores/user-slot';
 import { createStores } from '../../server/stores';
 import { glewlwydAvailable, glewlwydBrowser, signInWithGlewlwyd, signOutAtGlewlwyd, startGlewlwydStack, type Glewlwyd } from '../support/glewlwyd';
@@ -31,7 +32,7 @@ describe.skipIf(!hasGlewlwyd)('Glewlwyd as the identity provider (smoke)', () =>
     expect(callback?.status, JSON.stringify(hops, null, 1)).toBe(302);
     // Only alice signs in here: one token cache entry, keyed by her sub.
     const [entry] = keys('tokens:');
-    return { browser, userId: entry!.slice('tokens:'.length) };
+    return { browser, userId: userOfKey(entry!) };
   }
 
   it('reads Glewlwyd\'s discovery document at start-up (issuer, end-session and JWKS endpoints)', () => {

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { userOfKey } from '../../support/keys';
 import path from 'node:path';
 import type { BrowserContext, Page, Response } from 'playwright-core';
 import { expect } from 'vitest';
@@ -139,7 +140,7 @@ export class TokenWatch {
     const sealer = new TokenSealer(this.stack.bff.services.config.tokenCacheKeys);
     for (const { key, value } of this.memory.tokenWrites) {
       const stored = (JSON.parse(value) as { value: string }).value;
-      const homeAccountId = key.slice('tokens:'.length);
+      const homeAccountId = userOfKey(key);
       const serialized = stored.startsWith('{') ? stored : sealer.open(stored, homeAccountId);
       const cache = JSON.parse(serialized) as Record<string, Record<string, { secret?: string }> | undefined>;
       for (const entry of Object.values(cache.RefreshToken ?? {})) if (entry.secret) this.issued.refresh.add(entry.secret);
