@@ -1,7 +1,7 @@
 import type { Logger } from '../log';
 import type { SessionUser } from '../session/data';
 import type { Stores } from '../stores';
-import { userKey } from '../stores/user-slot';
+import { userKey, userSlotTag } from '../stores/user-slot';
 import type { Tombstones } from './tombstones';
 
 export type SignOutPath = 'spa' | 'frontchannel' | 'backchannel';
@@ -81,6 +81,10 @@ export class SignOutService {
       ...[...sidKeys].map((key) => logout.delete(key)),
       logout.delete(this.sessionsKey(homeAccountId)),
     ]);
+    // 4. Where Redis has replicas, the answer waits (briefly) until a replica has all of it: every
+    //    key above but the sid lookups shares the user's slot, so one WAIT on that node covers it.
+    const replicas = await this.stores.replicated(userSlotTag(homeAccountId));
+    if (replicas === 0) this.log.warn('auth.signout_unreplicated', { requestId, user: homeAccountId, path, message: 'No replica confirmed the sign-out in time; a failover now could lose it.' });
     this.log.info('auth.signout', { requestId, user: homeAccountId, path, sessionsEnded: known.length });
     return { homeAccountId, sessionsEnded: known.length };
   }

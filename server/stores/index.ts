@@ -35,12 +35,22 @@ export interface Stores {
   lease(name: string, ttlMs: number): Promise<string | undefined>;
   /** Ends a lease, only if `token` still holds it (compare-and-delete). */
   releaseLease(name: string, token: string): Promise<void>;
+  /**
+   * Waits (at most REPLICATION_WAIT_MS) until the writes made so far to the node serving
+   * `slotKey` have reached a replica (Redis `WAIT 1`), so that a failover right after cannot lose
+   * them (Redis replicates asynchronously: an acknowledged write can be lost with its master).
+   * Resolves with the number of replicas that have them, or undefined where there are none to wait
+   * for (in-memory stores; a standalone REDIS_URL). StoreUnavailableError when the store fails.
+   */
+  replicated(slotKey: string): Promise<number | undefined>;
   /** Resolves when every store answers (GET /readyz), rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
 export const STORE_TIMEOUT_MS = 1000;
+/** How long a sign-out waits for its writes to reach a replica (Cluster, Sentinel). */
+export const REPLICATION_WAIT_MS = 250;
 
 export interface StoreOptions {
   timeoutMs?: number;
@@ -78,6 +88,7 @@ export function createStores(config: Partial<Pick<Config, 'redis' | 'redisKeyPre
     releaseLease: async (name, token) => {
       if (leases.get(name)?.token === token) leases.delete(name);
     },
+    replicated: async () => undefined,
     ping: async () => {},
     close: async () => clearInterval(sweeper),
   };
@@ -139,6 +150,13 @@ function redisStores(target: RedisTarget, prefix: string, timeoutMs: number): St
     releaseLease: async (name, token) => {
       const key = `${prefix}lease:${name}`;
       await bounded(redis.command(key, false, ['EVAL', RELEASE_IF_HELD, '1', key, token]), timeoutMs);
+    },
+    replicated: async (slotKey) => {
+      if (target.kind === 'standalone') return undefined;
+      // WAIT counts the writes of this connection: the one serving slotKey's node (one per node
+      // in a cluster; the primary's under Sentinel), where the user's keys were just written.
+      const reply = await bounded(redis.command(slotKey, false, ['WAIT', '1', String(REPLICATION_WAIT_MS)]), timeoutMs);
+      return Number(reply);
     },
     ping: async () => {
       await sessions.get('readyz');

@@ -6,7 +6,7 @@ export type StoreName = 'sessions' | 'tokens' | 'logout' | 'clock' | 'leases';
 
 export interface StoreCall {
   store: StoreName;
-  op: 'get' | 'set' | 'delete' | 'now' | 'lease' | 'release';
+  op: 'get' | 'set' | 'delete' | 'now' | 'lease' | 'release' | 'replicated';
   key: string;
 }
 
@@ -67,6 +67,7 @@ export function faultyStores(inner: Stores, options: FaultyStoreOptions = {}) {
     now: () => call({ store: 'clock', op: 'now', key: '' }, () => inner.now()),
     lease: (name, ttlMs) => call({ store: 'leases', op: 'lease', key: name }, () => inner.lease(name, ttlMs)),
     releaseLease: (name, token) => call({ store: 'leases', op: 'release', key: name }, () => inner.releaseLease(name, token)),
+    replicated: (slotKey) => call({ store: 'clock', op: 'replicated', key: slotKey }, () => inner.replicated(slotKey)),
     ping: () => inner.ping(),
     close: () => inner.close(),
   };
