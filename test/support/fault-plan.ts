@@ -49,6 +49,8 @@ export class FaultPlan {
   round = 0;
   readonly injected: Record<FaultKind, number> = { latency: 0, timeout: 0, error: 0, hang: 0 };
   readonly byStore = new Map<string, Record<FaultKind, number>>();
+  /** The faults each request was given (`<round> <origin key>`), in the order of its calls. */
+  readonly byRequest = new Map<string, string[]>();
   private readonly streams = new Map<string, number>();
 
   constructor(
@@ -84,13 +86,18 @@ export class FaultPlan {
     const { latency, error, hang } = this.rates;
     // A release that fails or never arrives leaves the lease held (see above).
     if (call.store === 'leases' && call.op === 'release' && u < error + hang) return undefined;
-    if (u < error) return this.count(call, 'error', 'fail');
-    if (u < error + hang) return this.count(call, 'hang', never);
+    const count = (kind: FaultKind, fault: Fault, detail: string = kind) => {
+      if (origin) this.byRequest.set(`${this.round} ${origin.key}`, [...(this.byRequest.get(`${this.round} ${origin.key}`) ?? []), `${call.store}.${call.op} ${detail}`]);
+      return this.count(call, kind, fault);
+    };
+    if (u < error) return count('error', 'fail');
+    if (u < error + hang) return count('hang', never);
     if (u < error + hang + latency) {
       // Mostly short, a few up to 2 s: 200 + 1800·v³ ms (a quarter past a 1 s bound).
       let ms = Math.round(200 + 1800 * v ** 3);
       if (call.store === 'leases' && call.op === 'lease') ms = Math.min(ms, this.boundMs - 200);
-      return this.count(call, ms >= this.boundMs ? 'timeout' : 'latency', { answerAfter: new Promise((r) => setTimeout(r, ms)) });
+      const kind = ms >= this.boundMs ? 'timeout' : 'latency';
+      return count(kind, { answerAfter: new Promise((r) => setTimeout(r, ms)) }, `${kind} ${ms} ms`);
     }
     return undefined;
   }
