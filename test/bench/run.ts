@@ -94,10 +94,11 @@ async function refreshRates(): Promise<RefreshRate[]> {
   return rates;
 }
 
+/** The peers comparison; its table is printed at once when it is all the run does, else with the others at the end. */
 async function peers(redis: Redis): Promise<PeersReport> {
   log(`\nThe peers: our BFF against Apache httpd (mod_proxy; mod_auth_openidc) and Express + express-openid-connect…`);
   const report = await runPeers({ redis, redisUrl: REDIS_TEST_URL, connections: CONNECTIONS, durationSeconds: DURATION_S, warmupSeconds: WARMUP_S, rounds: PEERS_ROUNDS, log });
-  log(`\n${peersTable(report)}\n`);
+  if (PEERS_ONLY) log(`\n${peersTable(report)}\n`);
   if (!report.allAnswersChecked) process.exitCode = 1;
   return report;
 }
