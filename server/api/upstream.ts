@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { HttpError } from '../errors';
+import { IDLE_SOCKET_MS } from '../http/outbound';
 import type { RequestBody } from './framing';
 
 export interface UpstreamCall {
@@ -24,7 +25,9 @@ const unavailable = (message: string, cause?: unknown) => new HttpError(502, 'up
  * the pool only when that exchange was whole and in order.
  */
 export function upstreamClient() {
-  const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  // Idle sockets are dropped before the API drops them (outbound.ts, IDLE_SOCKET_MS).
+  const pooled = { keepAlive: true, timeout: IDLE_SOCKET_MS };
+  const agents = { http: new http.Agent(pooled), https: new https.Agent(pooled) };
   // A request with content gets a connection of its own, closed after its answer: whether the
   // API read that content before answering cannot be seen from here, and an API that answers
   // early without draining it would read the rest as the next request on a pooled connection,

@@ -94,26 +94,31 @@ export class TokenCacheClient implements ICacheClient {
     // Two instances refreshing at once: never replace newer tokens with older ones.
     const stored = await store.get(key);
     if (stored && newestTokenTime(this.openOrEmpty(stored, key)) > newestTokenTime(value)) return 'OK';
+    const sealed = sealer.seal(value, key);
     try {
-      await store.set(key, sealer.seal(value, key), ttlMs);
-      await this.undoIfOvertaken(key, guard);
+      await store.set(key, sealed, ttlMs);
+      await this.undoIfOvertaken(key, guard, sealed);
     } catch (err) {
-      void this.checkLater(key, guard);
+      void this.checkLater(key, guard, sealed);
       throw err;
     }
     return 'OK';
   }
 
-  private async undoIfOvertaken(key: string, guard: SignOutGuard): Promise<void> {
-    if (overtakenBySignOut(guard, await this.options.tombstones.signedOutAt(key))) await this.options.store.delete(key);
+  /**
+   * Removes what this write stored (`sealed`: unique per write, a fresh IV) when a sign-out
+   * overtook it; only that value, never a newer entry a later sign-in wrote meanwhile.
+   */
+  private async undoIfOvertaken(key: string, guard: SignOutGuard, sealed: string): Promise<void> {
+    if (overtakenBySignOut(guard, await this.options.tombstones.signedOutAt(key))) await this.options.store.deleteIf(key, sealed);
   }
 
-  private async checkLater(key: string, guard: SignOutGuard): Promise<void> {
+  private async checkLater(key: string, guard: SignOutGuard, sealed: string): Promise<void> {
     const delays = this.options.retryDelaysMs ?? CLEANUP_RETRY_DELAYS_MS;
     for (const delay of delays) {
       await new Promise((r) => setTimeout(r, delay).unref());
       try {
-        await this.undoIfOvertaken(key, guard);
+        await this.undoIfOvertaken(key, guard, sealed);
         return;
       } catch {
         // the store is still away: try again

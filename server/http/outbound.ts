@@ -22,10 +22,17 @@ export interface OutboundResponse {
 }
 
 const MAX_RESPONSE_BYTES = 1024 * 1024;
+/** Longest a pooled connection to the IdP stays idle (ms); less when the server announces less. */
+export const IDLE_SOCKET_MS = 4000;
 
 export function createOutbound(ca?: string) {
-  const httpsAgent = new https.Agent({ keepAlive: true, ca });
-  const httpAgent = new http.Agent({ keepAlive: true });
+  // An idle socket is dropped before the server drops it: Node's agent honours a server's
+  // `Keep-Alive: timeout=N` (closing at N-1 s) only when the agent has a timeout of its own, and
+  // without one it reused sockets the IdP was closing at that moment (ECONNRESET, a 502 on a token
+  // refresh after ~5 s of quiet; found by the fault-injection suite).
+  const idle = { keepAlive: true, timeout: IDLE_SOCKET_MS };
+  const httpsAgent = new https.Agent({ ...idle, ca });
+  const httpAgent = new http.Agent(idle);
 
   function request(url: string, options: OutboundOptions = {}): Promise<OutboundResponse> {
     const target = new URL(url);

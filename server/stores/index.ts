@@ -65,8 +65,13 @@ export function createStores(config: Partial<Pick<Config, 'redis' | 'redisKeyPre
   const open = <T>(namespace: string): Store<T> => {
     const keyv = new Keyv<T>({ store: memory, namespace, throwOnErrors: true, deserialize });
     keyv.on('error', () => {});
+    // One synchronous step: nothing can write between the read and the delete.
+    const compareAndDelete = async (fullKey: string, value: unknown) => {
+      const raw = memory.get(fullKey);
+      if (typeof raw === 'string' && deserialize<{ value?: unknown }>(raw).value === value) memory.delete(fullKey);
+    };
     // A Map in this process cannot hang: its calls need no timeout.
-    return keyvStore<T>(keyv, options.timeoutMs ?? Number.POSITIVE_INFINITY);
+    return keyvStore<T>(keyv, options.timeoutMs ?? Number.POSITIVE_INFINITY, () => undefined, compareAndDelete);
   };
   // Keyv drops an expired entry only when it is read again; a session never revisited would stay
   // in memory for good. Sweep once a minute, as Redis's own expiry does.
@@ -109,6 +114,10 @@ export function sweepExpired(memory: Map<string, unknown>, now = Date.now()): nu
 
 const CLOCK_SLOT_KEY = '{bff-clock}';
 /** Deletes KEYS[1] only while it still holds ARGV[1]: a lease ends only by its own holder. */
+/** Deletes KEYS[1] only while its Keyv envelope (`{"value":…,"expires":…}`) holds the string ARGV[1]. */
+const DELETE_IF_VALUE =
+  "local raw = redis.call('get', KEYS[1]) if not raw then return 0 end local ok, entry = pcall(cjson.decode, raw) " +
+  "if ok and type(entry) == 'table' and entry.value == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 const RELEASE_IF_HELD = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 /** Redis TIME's reply (`[seconds, microseconds]`, as strings) in whole milliseconds. */
@@ -129,7 +138,13 @@ function redisStores(target: RedisTarget, prefix: string, timeoutMs: number): St
     // The adapter prefixes keys with the namespace itself; Keyv must not do it again.
     const keyv = new Keyv<T>({ store: adapter, namespace: `${prefix}${namespace}`, useKeyPrefix: false, throwOnErrors: true, deserialize });
     keyv.on('error', () => {});
-    return keyvStore<T>(keyv, timeoutMs, redis.ready);
+    const compareAndDelete = async (fullKey: string, value: unknown) => {
+      if (typeof value !== 'string') throw new Error('deleteIf compares string values only');
+      // As Keyv's serializer stores it: a leading ':' is escaped by another (store.ts, deserialize).
+      const stored = value.startsWith(':') ? `:${value}` : value;
+      await redis.command(fullKey, false, ['EVAL', DELETE_IF_VALUE, '1', fullKey, stored]);
+    };
+    return keyvStore<T>(keyv, timeoutMs, redis.ready, compareAndDelete);
   };
   const sessions = open<SessionData>('sessions');
   return {

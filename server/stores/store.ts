@@ -9,10 +9,19 @@ export interface Store<T> {
   get(key: string): Promise<T | undefined>;
   set(key: string, value: T, ttlMs?: number): Promise<void>;
   delete(key: string): Promise<void>;
+  /**
+   * Deletes `key` only while it still holds `value` (compared as stored, atomically: a Lua script
+   * on Redis, one synchronous step in memory): undoes one's own write without removing a newer
+   * one another request made meanwhile.
+   */
+  deleteIf(key: string, value: T): Promise<void>;
 }
 
+/** The backend's atomic compare-and-delete of a Keyv entry, given Keyv's full key and the value. */
+export type CompareAndDelete = (fullKey: string, value: unknown) => Promise<void>;
+
 /** `ready`: awaited before each call (within its bound), e.g. a connection's first opening. */
-export function keyvStore<T>(keyv: Keyv<T>, timeoutMs: number, ready: () => Promise<void> | undefined = () => undefined): Store<T> {
+export function keyvStore<T>(keyv: Keyv<T>, timeoutMs: number, ready: () => Promise<void> | undefined, compareAndDelete: CompareAndDelete): Store<T> {
   const after = async <R>(call: () => Promise<R>): Promise<R> => {
     await ready();
     return call();
@@ -24,6 +33,9 @@ export function keyvStore<T>(keyv: Keyv<T>, timeoutMs: number, ready: () => Prom
     },
     delete: async (key) => {
       await bounded(after(() => keyv.delete(key)), timeoutMs);
+    },
+    deleteIf: async (key, value) => {
+      await bounded(after(() => compareAndDelete(`${keyv.namespace}:${key}`, value)), timeoutMs);
     },
   };
 }

@@ -29,5 +29,6 @@ export function keyedByUser<T>(store: Store<T>): Store<T> {
     get: (homeAccountId) => store.get(userKey(homeAccountId)),
     set: (homeAccountId, value, ttlMs) => store.set(userKey(homeAccountId), value, ttlMs),
     delete: (homeAccountId) => store.delete(userKey(homeAccountId)),
+    deleteIf: (homeAccountId, value) => store.deleteIf(userKey(homeAccountId), value),
   };
 }

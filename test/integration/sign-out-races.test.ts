@@ -80,3 +80,30 @@ describe('a sign-out racing a request of the same user', () => {
     expect((await alice.api(`${stack.url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
   });
 });
+
+describe('a store that fails once, with no sign-out anywhere', () => {
+  it('every store call of a request that writes its session back, failed in turn: a 503 at most, and the user is still signed in after', async () => {
+    const { stack, faults } = await startFaultyStack({ SESSION_IDLE_MINUTES: '0.05' });
+    try {
+      const alice = stack.browser();
+      await stack.signIn(alice, 'alice');
+      // The calls of one API request that rewrites the session (lastSeen), in order.
+      await new Promise((r) => setTimeout(r, 400)); // past the lastSeen step (a tenth of 3 s)
+      const first = faults.calls.length;
+      expect((await alice.api(`${stack.url}/api/me`)).status).toBe(200);
+      const calls = faults.calls.slice(first);
+      expect(calls.some((c) => c.store === 'sessions' && c.op === 'set')).toBe(true);
+      for (let n = 0; n < calls.length; n++) {
+        await new Promise((r) => setTimeout(r, 400));
+        let seen = 0;
+        const stop = faults.inject(() => (seen++ === n ? 'fail' : undefined));
+        const failed = await alice.api(`${stack.url}/api/me`);
+        stop();
+        expect([200, 503], `call ${n} (${calls[n]!.store}.${calls[n]!.op}) failed`).toContain(failed.status);
+        expect((await alice.api(`${stack.url}/api/me`)).status, `after call ${n} (${calls[n]!.store}.${calls[n]!.op}) failed`).toBe(200);
+      }
+    } finally {
+      await stack.close();
+    }
+  }, 60_000);
+});

@@ -58,6 +58,7 @@ export function faultyStores(inner: Stores, options: FaultyStoreOptions = {}) {
     get: (key) => call({ store, op: 'get', key }, () => s.get(key)),
     set: (key, value, ttl) => call({ store, op: 'set', key }, () => s.set(key, value, ttl)),
     delete: (key) => call({ store, op: 'delete', key }, () => s.delete(key)),
+    deleteIf: (key, value) => call({ store, op: 'delete', key }, () => s.deleteIf(key, value)),
   });
 
   const stores: Stores = {

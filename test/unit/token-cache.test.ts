@@ -18,6 +18,7 @@ function mapStore<T>(): Store<T> & { map: Map<string, T>; failing: Set<'get' | '
     get: async (k) => (check('get'), map.get(k)),
     set: async (k, v) => (check('set'), void map.set(k, v)),
     delete: async (k) => (check('delete'), void map.delete(k)),
+    deleteIf: async (k, v) => (check('delete'), void (map.get(k) === v && map.delete(k))),
   };
 }
 
@@ -102,6 +103,25 @@ describe('token cache writes and the sign-out tombstone', () => {
     expect(tokens.map.has('u1')).toBe(false);
     // A sign-in that began after the sign-out keeps its tokens.
     await client(tokens, tombstones, { signInStartedAt: 10_006 }).set('u1', 'tokens of a later sign-in');
+    expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('tokens of a later sign-in');
+  });
+
+  it("undoing an overtaken write removes only what that write stored, never a later sign-in's entry written meanwhile", async () => {
+    const tokens = mapStore<string>();
+    const clock = { now: 10_000 };
+    const { tombstones } = tombstonesAt(clock);
+    // The overtaken sign-in's tombstone check is slow: a later sign-in writes while it waits.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const slow = { signedOutAt: async (id: string) => (await held, tombstones.signedOutAt(id)) } as Tombstones;
+    const overtaken = client(tokens, slow, { signInStartedAt: 10_000 });
+    clock.now = 10_005;
+    await tombstones.write('u1');
+    const undo = overtaken.set('u1', 'tokens of the overtaken sign-in');
+    await settle();
+    await client(tokens, tombstones, { signInStartedAt: 10_006 }).set('u1', 'tokens of a later sign-in');
+    release();
+    await undo;
     expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('tokens of a later sign-in');
   });
 
