@@ -81,10 +81,16 @@ export class SignOutService {
       ...[...sidKeys].map((key) => logout.delete(key)),
       logout.delete(this.sessionsKey(homeAccountId)),
     ]);
-    // 4. Where Redis has replicas, the answer waits (briefly) until a replica has all of it: every
+    // 4. Where Redis has replicas, the answer waits (briefly) until they have all of it: every
     //    key above but the sid lookups shares the user's slot, so one WAIT on that node covers it.
-    const replicas = await this.stores.replicated(userSlotTag(homeAccountId));
-    if (replicas === 0) this.log.warn('auth.signout_unreplicated', { requestId, user: homeAccountId, path, message: 'No replica confirmed the sign-out in time; a failover now could lose it.' });
+    //    Unconfirmed, the sign-out is not claimed (503): a failover could still undo it, and the
+    //    caller (the SPA, the IdP's back-channel) tries again.
+    try {
+      await this.stores.replicated(userSlotTag(homeAccountId));
+    } catch (err) {
+      this.log.warn('auth.signout_unreplicated', { requestId, user: homeAccountId, path, reason: err instanceof Error && err.cause instanceof Error ? err.cause.message : 'the store failed' });
+      throw err;
+    }
     this.log.info('auth.signout', { requestId, user: homeAccountId, path, sessionsEnded: known.length });
     return { homeAccountId, sessionsEnded: known.length };
   }

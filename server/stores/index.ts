@@ -3,6 +3,7 @@ import KeyvRedis from '@keyv/redis';
 import type { Config } from '../config';
 import type { SessionData } from '../session/data';
 import { randomBytes } from 'node:crypto';
+import { StoreUnavailableError } from '../errors';
 import { bounded, deserialize, keyvStore, type Store } from './store';
 import { keyedByUser } from './user-slot';
 import { openRedis, type RedisTarget } from './redis-connection';
@@ -37,12 +38,14 @@ export interface Stores {
   releaseLease(name: string, token: string): Promise<void>;
   /**
    * Waits (at most REPLICATION_WAIT_MS) until the writes made so far to the node serving
-   * `slotKey` have reached a replica (Redis `WAIT 1`), so that a failover right after cannot lose
-   * them (Redis replicates asynchronously: an acknowledged write can be lost with its master).
-   * Resolves with the number of replicas that have them, or undefined where there are none to wait
-   * for (in-memory stores; a standalone REDIS_URL). StoreUnavailableError when the store fails.
+   * `slotKey` have reached REDIS_SIGNOUT_REPLICAS replicas (Redis `WAIT`), so that a failover
+   * right after cannot lose them: Redis replicates asynchronously, and an acknowledged write can
+   * die with its master, and a replica promoted without it would bring back what it undid.
+   * Resolves at once where nothing is to be waited for (in-memory stores; REDIS_SIGNOUT_REPLICAS=0,
+   * the default with a standalone REDIS_URL). StoreUnavailableError when the store fails or fewer
+   * replicas confirmed in time.
    */
-  replicated(slotKey: string): Promise<number | undefined>;
+  replicated(slotKey: string): Promise<void>;
   /** Resolves when every store answers (GET /readyz), rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -50,7 +53,7 @@ export interface Stores {
 
 export const STORE_TIMEOUT_MS = 1000;
 /** How long a sign-out waits for its writes to reach a replica (Cluster, Sentinel). */
-export const REPLICATION_WAIT_MS = 250;
+export const REPLICATION_WAIT_MS = 500;
 
 export interface StoreOptions {
   timeoutMs?: number;
@@ -93,7 +96,7 @@ export function createStores(config: Partial<Pick<Config, 'redis' | 'redisKeyPre
     releaseLease: async (name, token) => {
       if (leases.get(name)?.token === token) leases.delete(name);
     },
-    replicated: async () => undefined,
+    replicated: async () => {},
     ping: async () => {},
     close: async () => clearInterval(sweeper),
   };
@@ -167,11 +170,12 @@ function redisStores(target: RedisTarget, prefix: string, timeoutMs: number): St
       await bounded(redis.command(key, false, ['EVAL', RELEASE_IF_HELD, '1', key, token]), timeoutMs);
     },
     replicated: async (slotKey) => {
-      if (target.kind === 'standalone') return undefined;
+      const wanted = target.signOutReplicas ?? (target.kind === 'standalone' ? 0 : 1);
+      if (wanted === 0) return;
       // WAIT counts the writes of this connection: the one serving slotKey's node (one per node
       // in a cluster; the primary's under Sentinel), where the user's keys were just written.
-      const reply = await bounded(redis.command(slotKey, false, ['WAIT', '1', String(REPLICATION_WAIT_MS)]), timeoutMs);
-      return Number(reply);
+      const confirmed = Number(await bounded(redis.command(slotKey, false, ['WAIT', String(wanted), String(REPLICATION_WAIT_MS)]), timeoutMs));
+      if (!(confirmed >= wanted)) throw new StoreUnavailableError(new Error(`${confirmed} of ${wanted} replicas confirmed the writes within ${REPLICATION_WAIT_MS} ms`));
     },
     ping: async () => {
       await sessions.get('readyz');

@@ -2,10 +2,14 @@ import { createClient, createCluster, createSentinel } from '@keyv/redis';
 import { bounded } from './store';
 
 /** Where the shared Redis is: one server, a cluster (any root node), or a primary under Sentinel. */
-export type RedisTarget =
+export type RedisTarget = (
   | { kind: 'standalone'; url: string }
   | { kind: 'cluster'; url: string }
-  | { kind: 'sentinel'; name: string; sentinels: { host: string; port: number }[]; password?: string };
+  | { kind: 'sentinel'; name: string; sentinels: { host: string; port: number }[]; password?: string }
+) & {
+  /** REDIS_SIGNOUT_REPLICAS: replicas that must confirm a sign-out before it answers (Stores.replicated). */
+  signOutReplicas?: number;
+};
 
 /** How often a standalone Redis connection is pinged to notice one that went silent (ms). */
 export const HEARTBEAT_MS = 1000;
@@ -62,7 +66,9 @@ async function watchCluster(cluster: Cluster, timeoutMs: number, replace: (node:
         () => true,
         () => false,
       );
-      if (!pong && ready) await replace(node);
+      // Not awaited: a node that is paused (not dead) accepts the connection and never answers
+      // its handshake; this round must not wait on it, nor keep the next round from running.
+      if (!pong && ready) void replace(node);
       return pong ? node : undefined;
     }),
   );
@@ -128,18 +134,33 @@ export function openRedis(target: RedisTarget, timeoutMs: number): RedisConnecti
       () => undefined,
     );
   };
+  // A standalone connection not ready for this long (a handshake that never answers: connected,
+  // then silent) is replaced as a silent one is; node-redis bounds the TCP connect, not the
+  // handshake after it.
+  let unreadySince: number | undefined;
+  const replaceStandalone = (standalone: Standalone) => {
+    busy = true;
+    connected = false;
+    unreadySince = undefined;
+    standalone.destroy();
+    connection = connect();
+    // A connection attempt that hangs must not stop the watch: the next round may try again.
+    void bounded(connection, 3 * timeoutMs)
+      .catch(() => undefined)
+      .finally(() => void (busy = false));
+  };
   const heartbeat = setInterval(() => {
-    if (!connected || busy) return;
+    if (busy) return;
     if (target.kind === 'standalone') {
       const standalone = client as Standalone;
-      if (!standalone.isReady) return;
-      bounded(standalone.ping(), timeoutMs).catch(() => {
-        busy = true;
-        connected = false;
-        standalone.destroy();
-        connection = connect().finally(() => void (busy = false));
-      });
-    } else if (target.kind === 'cluster') {
+      if (!connected || !standalone.isReady) {
+        unreadySince ??= Date.now();
+        if (Date.now() - unreadySince >= 3 * timeoutMs) replaceStandalone(standalone);
+        return;
+      }
+      unreadySince = undefined;
+      bounded(standalone.ping(), timeoutMs).catch(() => replaceStandalone(standalone));
+    } else if (target.kind === 'cluster' && connected) {
       busy = true;
       void watchCluster(client as Cluster, timeoutMs, replace).finally(() => void (busy = false));
     }

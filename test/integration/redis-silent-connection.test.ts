@@ -44,4 +44,39 @@ describe.skipIf(!hasRedis)('a connection to Redis that goes silent (packets drop
       await redis.close();
     }
   }, 30_000);
+
+  it('a connection that goes silent during its handshake is replaced too: serving again within 5 s of the network coming back', async () => {
+    const { hostname, port } = new URL(REDIS_TEST_URL);
+    const proxy = await startTcpProxy({ host: hostname, port: Number(port || 6379) });
+    const prefix = uniquePrefix('silent-handshake');
+    const stack = await startStack({ REDIS_URL: proxy.url, REDIS_KEY_PREFIX: prefix });
+    try {
+      const alice = stack.browser();
+      await stack.signIn(alice, 'alice');
+      // The connection in use, and every new one for 4.5 s (the reconnections), accept bytes and never answer.
+      const SILENT_MS = 4500;
+      proxy.silenceAllFor(SILENT_MS);
+      const backAt = Date.now() + SILENT_MS;
+      const statuses: number[] = [];
+      let recoveredAfterMs: number | undefined;
+      while (Date.now() - backAt < 15_000) {
+        const res = await alice.api(`${stack.url}/api/me`);
+        statuses.push(res.status);
+        if (res.status === 200 && Date.now() > backAt) {
+          recoveredAfterMs = Date.now() - backAt;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(new Set(statuses.slice(0, -1))).toEqual(new Set([503]));
+      expect(recoveredAfterMs).toBeDefined();
+      expect(recoveredAfterMs!).toBeLessThan(5_000);
+    } finally {
+      await stack.close();
+      await proxy.close();
+      const redis = await redisReader();
+      await redis.deleteAll(`${prefix}*`);
+      await redis.close();
+    }
+  }, 40_000);
 });

@@ -3,13 +3,14 @@ import net from 'node:net';
 /**
  * A TCP proxy on loopback whose existing connections can be made to go silent: bytes are dropped
  * both ways and nothing is closed or reset, as when a NAT entry expires or a peer vanishes.
- * New connections are forwarded as usual.
+ * New connections are forwarded as usual, unless silenceAllFor says otherwise.
  */
 export async function startTcpProxy(target: { host: string; port: number }) {
   const connections = new Set<{ client: net.Socket; upstream: net.Socket; silent: boolean }>();
+  let silentUntil = 0;
   const server = net.createServer((client) => {
     const upstream = net.connect(target);
-    const conn = { client, upstream, silent: false };
+    const conn = { client, upstream, silent: Date.now() < silentUntil };
     connections.add(conn);
     client.on('data', (d) => void (conn.silent || upstream.write(d)));
     upstream.on('data', (d) => void (conn.silent || client.write(d)));
@@ -29,6 +30,14 @@ export async function startTcpProxy(target: { host: string; port: number }) {
     silenceExisting(): number {
       for (const c of connections) c.silent = true;
       return connections.size;
+    },
+    /**
+     * Every connection open now, and every one accepted in the next `ms`, goes silent for good
+     * (accepted, then nothing: a load balancer whose backend is unreachable); later ones work.
+     */
+    silenceAllFor(ms: number): number {
+      silentUntil = Date.now() + ms;
+      return this.silenceExisting();
     },
     close: () =>
       new Promise<void>((resolve) => {

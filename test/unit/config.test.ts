@@ -172,6 +172,9 @@ describe('production refuses what gives up transport security or global sign-out
     });
     for (const bad of ['mymaster', '@127.0.0.1:26379', 'mymaster@127.0.0.1', 'mymaster@127.0.0.1:26379,', 'my master@h:1', 'm@h:1;rm'])
       expect(problemsOf({ REDIS_SENTINEL: bad })).toEqual([expect.stringMatching(/^REDIS_SENTINEL: expects <primary name>@<host>:<port>/)]);
+    for (const port of ['0', '65536', '99999']) expect(problemsOf({ REDIS_SENTINEL: `m@127.0.0.1:26379,127.0.0.1:${port}` })).toEqual(['REDIS_SENTINEL: expects every sentinel port in 1-65535']);
+    expect(loadConfig({ REDIS_URL: 'rediss://r.example:6380', REDIS_CLUSTER: '1', REDIS_SIGNOUT_REPLICAS: '2' }).redis).toEqual({ kind: 'cluster', url: 'rediss://r.example:6380', signOutReplicas: 2 });
+    for (const bad of ['-1', '1.5', 'one', '17']) expect(problemsOf({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_SIGNOUT_REPLICAS: bad })).toEqual([expect.stringMatching(/^REDIS_SIGNOUT_REPLICAS: expects/)]);
     expect(problemsOf({ REDIS_SENTINEL: 'm@h:1', REDIS_URL: 'redis://127.0.0.1:6379' })).toEqual([expect.stringMatching(/^REDIS_SENTINEL: .*cannot be combined with REDIS_URL/)]);
     expect(problemsOf({ REDIS_PASSWORD: 'x', REDIS_URL: 'redis://127.0.0.1:6379' })).toEqual([expect.stringMatching(/^REDIS_PASSWORD: is for REDIS_SENTINEL only/)]);
     expect(problemsOf({ REDIS_CLUSTER: '1' })).toEqual([expect.stringMatching(/^REDIS_CLUSTER: expects REDIS_URL/)]);
