@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { userKey } from '../../server/stores/user-slot';
 import { TestBrowser } from '../support/browser';
@@ -125,6 +126,47 @@ async function expectServingWithoutLosingTheSignOut(pair: InstancePair, seen: Aw
   }
 }
 
+/** `redis-cli -p <port> <args>`: its output. */
+const cli = (port: number, ...args: string[]) => spawnSync('redis-cli', ['-p', String(port), ...args]).stdout.toString();
+
+/**
+ * Alice's master loses its replica (paused, its link cut) just before she signs out: no replica can
+ * confirm the sign-out, so it is not claimed (503, the caller tries again), though it is in force
+ * on the master: her sessions are over. Once the replica is back, sign-outs are confirmed again (200).
+ */
+async function expectUnconfirmedSignOutNotClaimed(pair: InstancePair, cluster: RedisCluster) {
+  const { idp, a, b, prefix } = pair;
+  const alice = new TestBrowser(idp.ca);
+  const aliceElsewhere = new TestBrowser(idp.ca);
+  await signInAt(alice, a.url, 'alice');
+  await signInAt(aliceElsewhere, b.url, 'alice');
+  const aliceId = await whoAmI(alice, b.url);
+  const aliceOldCookie = await copyOfSession(alice, a.url, idp.ca);
+  const master = await cluster.masterOf(`${prefix}tokens:${userKey(aliceId)}`);
+  const replicaPort = Number(/slave0:ip=[^,]+,port=(\d+)/.exec(cli(master.port, 'info', 'replication'))?.[1]);
+  const replica = cluster.nodes.find((n) => n.port === replicaPort)!;
+  expect(replica).toBeDefined();
+  replica.child.proc.kill('SIGSTOP');
+  try {
+    cli(master.port, 'client', 'kill', 'type', 'replica');
+    const out = await alice.api(`${b.url}/auth/logout`, { method: 'POST' });
+    expect({ status: out.status, retryAfter: out.headers['retry-after'], error: out.json().error }).toEqual({ status: 503, retryAfter: '1', error: 'store_unavailable' });
+  } finally {
+    replica.child.proc.kill('SIGCONT');
+  }
+  for (const url of [a.url, b.url]) expect((await aliceOldCookie.api(`${url}/api/me`)).status).toBe(401);
+  // The replica reconnects and catches up; the sign-out from her other session is then confirmed.
+  for (const started = Date.now(); !/connected_slaves:1/.test(cli(master.port, 'info', 'replication')); ) {
+    expect(Date.now() - started).toBeLessThan(15_000);
+    await sleep(100);
+  }
+  // The unconfirmed sign-out was in force on the master all along: her other session is over too.
+  for (const browser of [aliceOldCookie, aliceElsewhere]) for (const url of [a.url, b.url]) expect((await browser.api(`${url}/api/me`)).status).toBe(401);
+  const again = new TestBrowser(idp.ca);
+  await signInAt(again, a.url, 'alice');
+  expect((await again.api(`${b.url}/auth/logout`, { method: 'POST' })).status).toBe(200);
+}
+
 /**
  * The harder case: alice signs out and the master holding her keys is SIGKILLed the moment the
  * sign-out answers. Redis replicates asynchronously, so the sign-out waits (WAIT 1) until a replica
@@ -160,7 +202,7 @@ function report(topology: string, seen: Awaited<ReturnType<typeof failOverUnderT
 }
 
 describe.skipIf(!hasRedisServer)("two BFF instances through a Redis failover (SIGKILL of the node holding a user's keys), no restart", () => {
-  it("Redis Cluster, the master of bob's slot killed under traffic: bob served again on both instances within 10 s, 503 with Retry-After meanwhile, never a 500; alice stays signed out, even when her master dies as her sign-out answers", async () => {
+  it("Redis Cluster, the master of bob's slot killed under traffic: bob served again on both instances within 10 s, 503 with Retry-After meanwhile, never a 500; alice stays signed out, even when her master dies as her sign-out answers; a sign-out no replica confirms is a 503", async () => {
     let cluster: RedisCluster | undefined;
     let pair: InstancePair | undefined;
     try {
@@ -176,12 +218,13 @@ describe.skipIf(!hasRedisServer)("two BFF instances through a Redis failover (SI
       // Whether the BFF's one root node (REDIS_URL) was the one killed.
       report('cluster', seen, { aliceOnKilledMaster, killedRootNode: cluster.url.endsWith(`:${seen.failover.killed.port}`) });
       await expectServingWithoutLosingTheSignOut(pair, seen);
+      await expectUnconfirmedSignOutNotClaimed(pair, c);
       await expectSignOutToSurviveItsMastersDeath(pair, c);
     } finally {
       if (pair) await stopInstancePair(pair);
       await cluster?.stop();
     }
-  }, 90_000);
+  }, 120_000);
 
   it('Redis Sentinel, the primary killed under traffic: bob served again on both instances within 10 s, 503 with Retry-After meanwhile, never a 500; alice stays signed out', async () => {
     let sentinel: RedisSentinel | undefined;
