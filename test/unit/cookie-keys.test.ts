@@ -36,5 +36,10 @@ describe('the signed-cookie keys', () => {
     ];
     for (const digest of refused) expect(ours.index(data, digest)).toBe(-1);
     expect(ours.verify(data, good)).toBe(true);
+    // Once a pair has verified (and is remembered), every other pair is still checked and refused.
+    expect(ours.verify(data, good)).toBe(true);
+    for (const digest of refused) expect(ours.index(data, digest)).toBe(-1);
+    expect(ours.index(`${data}x`, good)).toBe(-1);
+    expect(ours.index(data.slice(0, -1), good)).toBe(-1);
   });
 });
