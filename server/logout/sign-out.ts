@@ -70,29 +70,38 @@ export class SignOutService {
     const { tokens, sessions, logout } = this.stores;
     // 1. The tombstone comes first: from here on no earlier session or token write survives.
     await this.tombstones.write(homeAccountId);
-    // 2. The user's whole token cache entry (MSAL's plugin never deletes a key, FINDINGS; there
+    // 2. Where Redis has replicas, nothing more happens until they have the tombstone (WAIT):
+    //    replication is asynchronous, and a failover could otherwise lose it and bring every
+    //    session back. Unconfirmed, the sign-out is not claimed (503) and nothing else is touched:
+    //    the sid and sub lookups stay, so the caller's retry (the IdP's back-channel, the SPA's
+    //    end-session round trip and the back-channel call it causes) finds the user and waits again.
+    await this.confirmed(homeAccountId, path, requestId, 'auth.signout_unreplicated');
+    // 3. The user's whole token cache entry (MSAL's plugin never deletes a key, FINDINGS; there
     //    is no point in removing the account inside it first), and the list of the user's
     //    sessions, in one round trip.
     const [, known] = await Promise.all([tokens.delete(homeAccountId), this.sessionsOf(homeAccountId)]);
-    // 3. Every session we know of, and the sid entries that led to them.
+    // 4. Every session we know of, and the sid entries that led to them.
     const sidKeys = new Set(known.filter((s) => s.sid).map((s) => this.sidKey(s.issuer, s.sid!)));
     await Promise.all([
       ...known.map((s) => sessions.delete(s.id)),
       ...[...sidKeys].map((key) => logout.delete(key)),
       logout.delete(this.sessionsKey(homeAccountId)),
     ]);
-    // 4. Where Redis has replicas, the answer waits (briefly) until they have all of it: every
-    //    key above but the sid lookups shares the user's slot, so one WAIT on that node covers it.
-    //    Unconfirmed, the sign-out is not claimed (503): a failover could still undo it, and the
-    //    caller (the SPA, the IdP's back-channel) tries again.
+    // 5. The clean-up replicated too, where it can be: lost in a failover, it would leave records
+    //    and tokens that the (replicated) tombstone keeps from ever being used. Logged, not refused.
+    await this.confirmed(homeAccountId, path, requestId, 'auth.signout_cleanup_unreplicated').catch(() => {});
+    this.log.info('auth.signout', { requestId, user: homeAccountId, path, sessionsEnded: known.length });
+    return { homeAccountId, sessionsEnded: known.length };
+  }
+
+  /** Stores.replicated on the user's slot (all but the sid and sub lookups); logs `event` and rethrows. */
+  private async confirmed(homeAccountId: string, path: SignOutPath, requestId: string | undefined, event: string): Promise<void> {
     try {
       await this.stores.replicated(userSlotTag(homeAccountId));
     } catch (err) {
-      this.log.warn('auth.signout_unreplicated', { requestId, user: homeAccountId, path, reason: err instanceof Error && err.cause instanceof Error ? err.cause.message : 'the store failed' });
+      this.log.warn(event, { requestId, user: homeAccountId, path, reason: err instanceof Error && err.cause instanceof Error ? err.cause.message : 'the store failed' });
       throw err;
     }
-    this.log.info('auth.signout', { requestId, user: homeAccountId, path, sessionsEnded: known.length });
-    return { homeAccountId, sessionsEnded: known.length };
   }
 
   private async sessionsOf(homeAccountId: string): Promise<UserSessionRef[]> {

@@ -4,7 +4,7 @@ import { userKey } from '../../server/stores/user-slot';
 import { TestBrowser } from '../support/browser';
 import { startInstancePair, stopInstancePair, type InstancePair } from '../support/processes';
 import { redisServerAvailable, startRedisCluster, startRedisSentinel, type Failover, type RedisCluster, type RedisSentinel } from '../support/redis-topologies';
-import { signInAt } from '../support/stack';
+import { signInAt, signOutAtIdp } from '../support/stack';
 
 const hasRedisServer = redisServerAvailable();
 
@@ -162,6 +162,11 @@ async function expectUnconfirmedSignOutNotClaimed(pair: InstancePair, cluster: R
   }
   // The unconfirmed sign-out was in force on the master all along: her other session is over too.
   for (const browser of [aliceOldCookie, aliceElsewhere]) for (const url of [a.url, b.url]) expect((await browser.api(`${url}/api/me`)).status).toBe(401);
+  // The SPA, answered 401 now, sends her to the IdP's end session; its back-channel call still
+  // finds her (nothing but the tombstone was written), is confirmed this time, and clears the rest.
+  expect(await pair.redis.keys(`${prefix}tokens:${userKey(aliceId)}`)).toHaveLength(1);
+  await signOutAtIdp(alice, `${idp.issuer}/session/end`);
+  expect(await pair.redis.keys(`${prefix}tokens:${userKey(aliceId)}`)).toEqual([]);
   const again = new TestBrowser(idp.ca);
   await signInAt(again, a.url, 'alice');
   expect((await again.api(`${b.url}/auth/logout`, { method: 'POST' })).status).toBe(200);
