@@ -93,6 +93,7 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
     const accessToken = accessTokens(msal, log, {
       tokens: stores.tokens,
       leases: stores,
+      tombstones,
       opened,
       clientId: idp.clientId,
       authorityTenant: idp.authorityTenant,

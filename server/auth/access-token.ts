@@ -9,7 +9,8 @@ import type { Store } from '../stores/store';
 import { usableAccessToken } from './cached-token';
 import type { OpenedEntries, OpenedEntry } from './opened-entries';
 import type { MsalClientFactory } from './msal-client';
-import { startTokenCacheRead, type TokenCacheRead } from './token-cache';
+import { overtakenBySignOut, startTokenCacheRead, type TokenCacheRead } from './token-cache';
+import type { Tombstones } from '../logout/tombstones';
 import { TokenCacheKeyError } from './token-encryption';
 
 const REAUTH_CODES = new Set(['no_tokens_found', 'refresh_token_expired', 'no_account_found', 'invalid_grant']);
@@ -52,6 +53,8 @@ export interface TokenCacheAccess {
   tokens: Store<string>;
   /** Leases shared by every instance (Stores.lease): one refresh per user at a time. */
   leases: Pick<Stores, 'lease' | 'releaseLease'>;
+  /** Read again after a refresh: a sign-out during it must keep its token from being used. */
+  tombstones: Pick<Tombstones, 'signedOutAt'>;
   /** Opens the user's sealed entry (OpenedEntries: the same value is opened once per instance). */
   opened: Pick<OpenedEntries, 'open'>;
   clientId: string;
@@ -147,6 +150,11 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
         forceRefresh,
       });
       if (!result.accessToken) throw new HttpError(401, 'reauthenticate', 'Sign in again to continue.');
+      // The refresh took a round trip to the IdP: a sign-out that returned meanwhile has removed
+      // what it wrote (TokenCacheClient), and must keep this call from using it too.
+      if (overtakenBySignOut({ tombstoneSeen: request.signedOutAt }, await cache.tombstones.signedOutAt(user.homeAccountId))) {
+        throw new HttpError(401, 'unauthenticated', 'You were signed out. Sign in again.');
+      }
       return result.accessToken;
     } catch (err) {
       if (err instanceof AuthError && err.errorCode === 'invalid_grant') {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userKey } from '../../server/stores/user-slot';
 import type { Response } from '../support/browser';
 import { hold, startFaultyStack, type faultyStores } from '../support/faulty-stores';
-import { signInAt, type Stack } from '../support/stack';
+import { signInAt, withExpiredAccessTokens, type Stack } from '../support/stack';
 
 /**
  * A sign-out that lands while another request of the same user is half done: the sign-out wins,
@@ -78,6 +78,41 @@ describe('a sign-out racing a request of the same user', () => {
 
     expect(sessionsOf('alice')).toEqual([]);
     expect((await alice.api(`${stack.url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
+  });
+});
+
+describe('a refresh in flight during a sign-out', () => {
+  it('its call answers 401: the refreshed token, removed by the sign-out, is never used', async () => {
+    const { stack, memory, faults } = await startFaultyStack();
+    try {
+      const alice = stack.browser();
+      await stack.signIn(alice, 'alice');
+      const other = stack.browser();
+      await stack.signIn(other, 'alice');
+      const aliceId = (await alice.api(`${stack.url}/api/me`)).json().sub as string;
+      // Her access token expires: the next call refreshes, and its write of the new tokens is held.
+      const key = `tokens:${userKey(aliceId)}`;
+      const envelope = JSON.parse(String(memory.get(key)));
+      const cache = withExpiredAccessTokens(JSON.parse(stack.bff.sealer.open(envelope.value, aliceId)));
+      memory.set(key, JSON.stringify({ ...envelope, value: stack.bff.sealer.seal(JSON.stringify(cache), aliceId) }));
+      const held = hold();
+      const stop = faults.inject((call) => {
+        if (call.store === 'tokens' && call.op === 'set') {
+          held.arrive();
+          return held.released;
+        }
+        return undefined;
+      });
+      const inFlight = alice.api(`${stack.url}/api/me`);
+      await held.reached;
+      stop();
+      expect((await other.api(`${stack.url}/auth/logout`, { method: 'POST' })).status).toBe(200);
+      held.release();
+      expect((await inFlight).status).toBe(401);
+      expect([...memory.keys()].filter((k) => k === key)).toEqual([]);
+    } finally {
+      await stack.close();
+    }
   });
 });
 

@@ -30,6 +30,7 @@ const noStore = {
   tokens: { get: async () => undefined, set: async () => {}, delete: async () => {}, deleteIf: async () => {} },
   // Every lease granted: this tests the in-process single flight alone.
   leases: { lease: async () => 'lease', releaseLease: async () => {} },
+  tombstones: { signedOutAt: async () => undefined },
   opened: new OpenedEntries(new TokenSealer([generateTokenCacheKey()]), { maxBytes: 0 }),
   clientId: 'bff',
 };
