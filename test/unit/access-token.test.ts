@@ -48,17 +48,18 @@ describe('parallel API calls of one user share one token acquisition', () => {
     expect(await Promise.all([first, second])).toEqual(['token', 'token']);
   });
 
-  it('never hands a call made after a sign-out what an acquisition begun before it returns', async () => {
+  it('never hands a call made after a sign-out what an acquisition begun before it returns, nor that acquisition its own token', async () => {
     const msal = fakeMsal();
-    const source = accessTokens(msal.factory, silentLogger, noStore);
+    // The user signed out (tombstone at 1000) while the first acquisition was at the IdP, and in again.
+    const source = accessTokens(msal.factory, silentLogger, { ...noStore, tombstones: { signedOutAt: async () => 1000 } });
     const before = source(user, ['s'], { signedOutAt: 0 });
-    // The user signed out (tombstone at 1000) and in again; the new session's call sees the tombstone.
+    // The new session's call sees the tombstone.
     const after = source(user, ['s'], { signedOutAt: 1000 });
     await tick();
     expect(msal.calls).toHaveLength(2);
     msal.calls[0]!('old');
     msal.calls[1]!('new');
-    expect(await before).toBe('old');
+    await expect(before).rejects.toMatchObject({ status: 401, code: 'unauthenticated' });
     expect(await after).toBe('new');
   });
 });
