@@ -91,12 +91,22 @@ export class TokenCacheClient implements ICacheClient {
     const { store, sealer, ttlMs, guard } = this.options;
     if (!guard) throw new Error('a token cache write needs a sign-out guard');
     value = adoptOrphanCredentials(value, key);
-    // Two instances refreshing at once: never replace newer tokens with older ones.
+    const sealed = sealer.seal(value, key);
+    // Never replace newer tokens with older ones (two instances refreshing at once), nor what
+    // another request wrote since this one read the entry (a write delayed past a sign-out and
+    // the next sign-in): written only over the entry just read, atomically. When another write
+    // came first, it is the fresher one, and this one yields.
     const stored = await store.get(key);
     if (stored && newestTokenTime(this.openOrEmpty(stored, key)) > newestTokenTime(value)) return 'OK';
-    const sealed = sealer.seal(value, key);
+    let wrote: boolean;
     try {
-      await store.set(key, sealed, ttlMs);
+      wrote = await store.setIf(key, stored, sealed, ttlMs);
+    } catch (err) {
+      void this.checkLater(key, guard, sealed);
+      throw err;
+    }
+    if (!wrote) return 'OK';
+    try {
       await this.undoIfOvertaken(key, guard, sealed);
     } catch (err) {
       void this.checkLater(key, guard, sealed);

@@ -4,7 +4,7 @@ import type { Config } from '../config';
 import type { SessionData } from '../session/data';
 import { randomBytes } from 'node:crypto';
 import { StoreUnavailableError } from '../errors';
-import { bounded, deserialize, keyvStore, type Store } from './store';
+import { bounded, deserialize, escapeStored, keyvStore, type Conditional, type Store } from './store';
 import { keyedByUser } from './user-slot';
 import { openRedis, type RedisTarget } from './redis-connection';
 
@@ -68,13 +68,24 @@ export function createStores(config: Partial<Pick<Config, 'redis' | 'redisKeyPre
   const open = <T>(namespace: string): Store<T> => {
     const keyv = new Keyv<T>({ store: memory, namespace, throwOnErrors: true, deserialize });
     keyv.on('error', () => {});
-    // One synchronous step: nothing can write between the read and the delete.
-    const compareAndDelete = async (fullKey: string, value: unknown) => {
+    // One synchronous step each: nothing can write between the read and the change.
+    const valueAt = (fullKey: string) => {
       const raw = memory.get(fullKey);
-      if (typeof raw === 'string' && deserialize<{ value?: unknown }>(raw).value === value) memory.delete(fullKey);
+      return typeof raw === 'string' ? deserialize<{ value?: unknown; expires?: number }>(raw) : undefined;
     };
-    // A Map in this process cannot hang: its calls need no timeout.
-    return keyvStore<T>(keyv, options.timeoutMs ?? Number.POSITIVE_INFINITY, () => undefined, compareAndDelete);
+    const conditional: Conditional = {
+      deleteIf: async (fullKey, value) => {
+        if (valueAt(fullKey)?.value === value) memory.delete(fullKey);
+      },
+      setIf: async (fullKey, expected, entry) => {
+        const current = valueAt(fullKey);
+        const live = current && !(typeof current.expires === 'number' && current.expires <= Date.now()) ? current.value : undefined;
+        if (live !== expected) return false;
+        memory.set(fullKey, entry);
+        return true;
+      },
+    };
+    return keyvStore<T>(keyv, options.timeoutMs ?? Number.POSITIVE_INFINITY, () => undefined, conditional);
   };
   // Keyv drops an expired entry only when it is read again; a session never revisited would stay
   // in memory for good. Sweep once a minute, as Redis's own expiry does.
@@ -121,6 +132,14 @@ const CLOCK_SLOT_KEY = '{bff-clock}';
 const DELETE_IF_VALUE =
   "local raw = redis.call('get', KEYS[1]) if not raw then return 0 end local ok, entry = pcall(cjson.decode, raw) " +
   "if ok and type(entry) == 'table' and entry.value == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+/**
+ * Sets KEYS[1] to ARGV[3] (PX ARGV[4]) only while it holds nothing (ARGV[1] = '0') or a Keyv
+ * envelope whose value is the string ARGV[2] (ARGV[1] = '1'). Returns 1 when it wrote.
+ */
+const SET_IF_VALUE =
+  "local raw = redis.call('get', KEYS[1]) local holds = false " +
+  "if raw then local ok, entry = pcall(cjson.decode, raw) holds = ok and type(entry) == 'table' and entry.value == ARGV[2] end " +
+  "if (ARGV[1] == '0' and not raw) or (ARGV[1] == '1' and holds) then redis.call('set', KEYS[1], ARGV[3], 'PX', ARGV[4]) return 1 end return 0";
 const RELEASE_IF_HELD = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 /** Redis TIME's reply (`[seconds, microseconds]`, as strings) in whole milliseconds. */
@@ -141,13 +160,18 @@ function redisStores(target: RedisTarget, prefix: string, timeoutMs: number): St
     // The adapter prefixes keys with the namespace itself; Keyv must not do it again.
     const keyv = new Keyv<T>({ store: adapter, namespace: `${prefix}${namespace}`, useKeyPrefix: false, throwOnErrors: true, deserialize });
     keyv.on('error', () => {});
-    const compareAndDelete = async (fullKey: string, value: unknown) => {
-      if (typeof value !== 'string') throw new Error('deleteIf compares string values only');
-      // As Keyv's serializer stores it: a leading ':' is escaped by another (store.ts, deserialize).
-      const stored = value.startsWith(':') ? `:${value}` : value;
-      await redis.command(fullKey, false, ['EVAL', DELETE_IF_VALUE, '1', fullKey, stored]);
+    const conditional: Conditional = {
+      deleteIf: async (fullKey, value) => {
+        if (typeof value !== 'string') throw new Error('deleteIf compares string values only');
+        await redis.command(fullKey, false, ['EVAL', DELETE_IF_VALUE, '1', fullKey, escapeStored(value) as string]);
+      },
+      setIf: async (fullKey, expected, entry, ttlMs) => {
+        if (expected !== undefined && typeof expected !== 'string') throw new Error('setIf compares string values only');
+        const args = ['EVAL', SET_IF_VALUE, '1', fullKey, expected === undefined ? '0' : '1', expected === undefined ? '' : (escapeStored(expected) as string), entry, String(ttlMs)];
+        return Number(await redis.command(fullKey, false, args)) === 1;
+      },
     };
-    return keyvStore<T>(keyv, timeoutMs, redis.ready, compareAndDelete);
+    return keyvStore<T>(keyv, timeoutMs, redis.ready, conditional);
   };
   const sessions = open<SessionData>('sessions');
   return {

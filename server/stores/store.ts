@@ -15,13 +15,33 @@ export interface Store<T> {
    * one another request made meanwhile.
    */
   deleteIf(key: string, value: T): Promise<void>;
+  /**
+   * Writes `value` only while `key` still holds `expected` (undefined: while it holds nothing),
+   * atomically like deleteIf; resolves with whether it wrote. A write that was decided on an
+   * earlier read, and was delayed, cannot replace what another request wrote since.
+   */
+  setIf(key: string, expected: T | undefined, value: T, ttlMs: number): Promise<boolean>;
 }
 
-/** The backend's atomic compare-and-delete of a Keyv entry, given Keyv's full key and the value. */
-export type CompareAndDelete = (fullKey: string, value: unknown) => Promise<void>;
+/** A backend's atomic conditional operations on Keyv entries (given Keyv's full key). */
+export interface Conditional {
+  deleteIf(fullKey: string, value: unknown): Promise<void>;
+  /** `entry`: the envelope to store, as Keyv stores it (keyvEntry). */
+  setIf(fullKey: string, expected: unknown, entry: string, ttlMs: number): Promise<boolean>;
+}
+
+/** What Keyv's default serializer stores: `{"value":…,"expires":<ms>}`, a leading ':' of a string escaped by another. */
+export function keyvEntry(value: unknown, ttlMs: number, now = Date.now()): string {
+  return JSON.stringify({ value: escapeStored(value), expires: now + ttlMs });
+}
+
+/** A string value as Keyv's serializer writes it (see deserialize). */
+export function escapeStored(value: unknown): unknown {
+  return typeof value === 'string' && value.startsWith(':') ? `:${value}` : value;
+}
 
 /** `ready`: awaited before each call (within its bound), e.g. a connection's first opening. */
-export function keyvStore<T>(keyv: Keyv<T>, timeoutMs: number, ready: () => Promise<void> | undefined, compareAndDelete: CompareAndDelete): Store<T> {
+export function keyvStore<T>(keyv: Keyv<T>, timeoutMs: number, ready: () => Promise<void> | undefined, conditional: Conditional): Store<T> {
   const after = async <R>(call: () => Promise<R>): Promise<R> => {
     await ready();
     return call();
@@ -35,7 +55,11 @@ export function keyvStore<T>(keyv: Keyv<T>, timeoutMs: number, ready: () => Prom
       await bounded(after(() => keyv.delete(key)), timeoutMs);
     },
     deleteIf: async (key, value) => {
-      await bounded(after(() => compareAndDelete(`${keyv.namespace}:${key}`, value)), timeoutMs);
+      await bounded(after(() => conditional.deleteIf(`${keyv.namespace}:${key}`, value)), timeoutMs);
+    },
+    setIf: (key, expected, value, ttlMs) => {
+      const ttl = Math.max(1, Math.ceil(ttlMs));
+      return bounded(after(() => conditional.setIf(`${keyv.namespace}:${key}`, expected, keyvEntry(value, ttl), ttl)), timeoutMs);
     },
   };
 }

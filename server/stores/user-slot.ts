@@ -30,5 +30,6 @@ export function keyedByUser<T>(store: Store<T>): Store<T> {
     set: (homeAccountId, value, ttlMs) => store.set(userKey(homeAccountId), value, ttlMs),
     delete: (homeAccountId) => store.delete(userKey(homeAccountId)),
     deleteIf: (homeAccountId, value) => store.deleteIf(userKey(homeAccountId), value),
+    setIf: (homeAccountId, expected, value, ttlMs) => store.setIf(userKey(homeAccountId), expected, value, ttlMs),
   };
 }

@@ -59,6 +59,7 @@ export function faultyStores(inner: Stores, options: FaultyStoreOptions = {}) {
     set: (key, value, ttl) => call({ store, op: 'set', key }, () => s.set(key, value, ttl)),
     delete: (key) => call({ store, op: 'delete', key }, () => s.delete(key)),
     deleteIf: (key, value) => call({ store, op: 'delete', key }, () => s.deleteIf(key, value)),
+    setIf: (key, expected, value, ttl) => call({ store, op: 'set', key }, () => s.setIf(key, expected, value, ttl)),
   });
 
   const stores: Stores = {

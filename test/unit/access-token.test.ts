@@ -27,7 +27,7 @@ function fakeMsal() {
 }
 
 const noStore = {
-  tokens: { get: async () => undefined, set: async () => {}, delete: async () => {}, deleteIf: async () => {} },
+  tokens: { get: async () => undefined, set: async () => {}, delete: async () => {}, deleteIf: async () => {}, setIf: async () => true },
   // Every lease granted: this tests the in-process single flight alone.
   leases: { lease: async () => 'lease', releaseLease: async () => {} },
   tombstones: { signedOutAt: async () => undefined },

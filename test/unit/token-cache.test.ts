@@ -19,6 +19,12 @@ function mapStore<T>(): Store<T> & { map: Map<string, T>; failing: Set<'get' | '
     set: async (k, v) => (check('set'), void map.set(k, v)),
     delete: async (k) => (check('delete'), void map.delete(k)),
     deleteIf: async (k, v) => (check('delete'), void (map.get(k) === v && map.delete(k))),
+    setIf: async (k, expected, v) => {
+      check('set');
+      if (map.get(k) !== expected) return false;
+      map.set(k, v);
+      return true;
+    },
   };
 }
 
@@ -125,6 +131,33 @@ describe('token cache writes and the sign-out tombstone', () => {
     expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('tokens of a later sign-in');
   });
 
+  it('a write delayed in transit does not replace what another request wrote since (a refresh held past a sign-out and the next sign-in)', async () => {
+    const tokens = mapStore<string>();
+    const { tombstones } = tombstonesAt({ now: 10_000 });
+    tokens.map.set('u1', sealer.seal('old tokens', 'u1'));
+    // The refresh's write leaves, and is held on the way to the store.
+    let deliver!: () => void;
+    const delivered = new Promise<void>((r) => (deliver = r));
+    const realSetIf = tokens.setIf;
+    let held = true;
+    tokens.setIf = async (k, expected, v, ttl) => {
+      if (held) {
+        held = false;
+        await delivered;
+      }
+      return realSetIf(k, expected, v, ttl);
+    };
+    const late = client(tokens, tombstones, { tombstoneSeen: 0 }).set('u1', 'refreshed before the sign-out');
+    await settle();
+    // Meanwhile: a sign-out, and a new sign-in that writes its own entry.
+    await tombstones.write('u1');
+    tokens.map.delete('u1');
+    await client(tokens, tombstones, { signInStartedAt: 10_001 }).set('u1', 'tokens of the new sign-in');
+    deliver();
+    await late;
+    expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('tokens of the new sign-in');
+  });
+
   it('answers only the first get from the read started earlier, later ones from the store', async () => {
     const tokens = mapStore<string>();
     tokens.map.set('u1', sealer.seal('first', 'u1'));
@@ -148,9 +181,9 @@ describe('token cache writes and the sign-out tombstone', () => {
     if (where === 'logout get') logout.failing.add('get');
     if (where === 'tokens delete') tokens.failing.add('delete');
     if (where === 'tokens set after landing') {
-      const realSet = tokens.set;
-      tokens.set = async (k, v, ttl) => {
-        await realSet(k, v, ttl);
+      const realSetIf = tokens.setIf;
+      tokens.setIf = async (k, expected, v, ttl) => {
+        await realSetIf(k, expected, v, ttl);
         throw new Error('timed out after landing');
       };
     }
