@@ -6,13 +6,26 @@ import { startTcpProxy } from '../support/tcp-proxy';
 
 const hasRedis = await redisAvailable();
 
+/** A stack on the test Redis reached through a TCP proxy the test can silence; its keys removed after. */
+async function behindProxy(label: string, test: (setup: { proxy: Awaited<ReturnType<typeof startTcpProxy>>; stack: Awaited<ReturnType<typeof startStack>> }) => Promise<void>) {
+  const { hostname, port } = new URL(REDIS_TEST_URL);
+  const proxy = await startTcpProxy({ host: hostname, port: Number(port || 6379) });
+  const prefix = uniquePrefix(label);
+  const stack = await startStack({ REDIS_URL: proxy.url, REDIS_KEY_PREFIX: prefix });
+  try {
+    await test({ proxy, stack });
+  } finally {
+    await stack.close();
+    await proxy.close();
+    const redis = await redisReader();
+    await redis.deleteAll(`${prefix}*`);
+    await redis.close();
+  }
+}
+
 describe.skipIf(!hasRedis)('a connection to Redis that goes silent (packets dropped, no reset)', () => {
   it('is noticed and replaced: serving again within 5 s of the stall, 503 with Retry-After meanwhile, never a 500', async () => {
-    const { hostname, port } = new URL(REDIS_TEST_URL);
-    const proxy = await startTcpProxy({ host: hostname, port: Number(port || 6379) });
-    const prefix = uniquePrefix('silent');
-    const stack = await startStack({ REDIS_URL: proxy.url, REDIS_KEY_PREFIX: prefix });
-    try {
+    await behindProxy('silent', async ({ proxy, stack }) => {
       const alice = stack.browser();
       await stack.signIn(alice, 'alice');
       expect((await alice.api(`${stack.url}/api/me`)).status).toBe(200);
@@ -36,21 +49,11 @@ describe.skipIf(!hasRedis)('a connection to Redis that goes silent (packets drop
       for (const a of answers.filter((a) => a.status !== 200)) expect(a).toEqual({ status: 503, retryAfter: '1', error: 'store_unavailable' });
       // Still alice's session: nothing was lost.
       expect((await alice.api(`${stack.url}/auth/session`)).json().isAuthenticated).toBe(true);
-    } finally {
-      await stack.close();
-      await proxy.close();
-      const redis = await redisReader();
-      await redis.deleteAll(`${prefix}*`);
-      await redis.close();
-    }
+    });
   }, 30_000);
 
   it('a connection that goes silent during its handshake is replaced too: serving again within 5 s of the network coming back', async () => {
-    const { hostname, port } = new URL(REDIS_TEST_URL);
-    const proxy = await startTcpProxy({ host: hostname, port: Number(port || 6379) });
-    const prefix = uniquePrefix('silent-handshake');
-    const stack = await startStack({ REDIS_URL: proxy.url, REDIS_KEY_PREFIX: prefix });
-    try {
+    await behindProxy('silent-handshake', async ({ proxy, stack }) => {
       const alice = stack.browser();
       await stack.signIn(alice, 'alice');
       // The connection in use, and every new one for 4.5 s (the reconnections), accept bytes and never answer.
@@ -71,12 +74,6 @@ describe.skipIf(!hasRedis)('a connection to Redis that goes silent (packets drop
       expect(new Set(statuses.slice(0, -1))).toEqual(new Set([503]));
       expect(recoveredAfterMs).toBeDefined();
       expect(recoveredAfterMs!).toBeLessThan(5_000);
-    } finally {
-      await stack.close();
-      await proxy.close();
-      const redis = await redisReader();
-      await redis.deleteAll(`${prefix}*`);
-      await redis.close();
-    }
+    });
   }, 40_000);
 });
