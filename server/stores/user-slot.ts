@@ -12,8 +12,18 @@ import type { Store } from './store';
  * SHA-256. It names a slot, not a user to whoever reads a cookie.
  */
 export function userSlotTag(homeAccountId: string): string {
-  return `{${createHash('sha256').update(homeAccountId).digest('base64url').slice(0, 11)}}`;
+  let tag = tags.get(homeAccountId);
+  if (tag === undefined) {
+    tag = `{${createHash('sha256').update(homeAccountId).digest('base64url').slice(0, 11)}}`;
+    // Every API call names its user's keys two or three times: hash each user once, not each time.
+    if (tags.size >= MAX_TAGS) tags.clear();
+    tags.set(homeAccountId, tag);
+  }
+  return tag;
 }
+
+const tags = new Map<string, string>();
+const MAX_TAGS = 10_000;
 
 /** The store key of something of one user: `{<tag>}<homeAccountId>`. */
 export function userKey(homeAccountId: string): string {
