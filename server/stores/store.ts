@@ -71,7 +71,28 @@ export function keyvStore<T>(keyv: Keyv<T>, timeoutMs: number, ready: () => Prom
  * one of the larger costs of an API call; the stored format does not change.
  */
 export function deserialize<T>(data: string): T {
-  return unescapeStored(JSON.parse(data)) as T;
+  return (plainStringEntry(data) ?? unescapeStored(JSON.parse(data))) as T;
+}
+
+const STRING_ENTRY = '{"value":"';
+const ENTRY_END = /^","expires":(\d{1,16})\}$|^"\}$/;
+
+/**
+ * The common case read without JSON.parse: an entry whose value is a string with nothing JSON
+ * escapes (a sealed token entry: base64url and dots, 5–8 KB), `{"value":"…","expires":<ms>}`.
+ * Anything else (a backslash anywhere in the value, another shape) is left to JSON.parse.
+ */
+function plainStringEntry(data: string): { value: string; expires?: number } | undefined {
+  if (!data.startsWith(STRING_ENTRY)) return undefined;
+  const close = data.indexOf('"', STRING_ENTRY.length);
+  if (close < 0) return undefined;
+  const escaped = data.indexOf('\\', STRING_ENTRY.length);
+  if (escaped >= 0 && escaped < close) return undefined;
+  const end = ENTRY_END.exec(data.slice(close));
+  if (!end) return undefined;
+  const raw = data.slice(STRING_ENTRY.length, close);
+  const value = unescapeStored(raw) as string;
+  return end[1] === undefined ? { value } : { value, expires: Number(end[1]) };
 }
 
 function unescapeStored(value: unknown): unknown {

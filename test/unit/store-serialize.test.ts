@@ -15,4 +15,24 @@ describe('the stores read what Keyv writes exactly as Keyv would', () => {
     const stored = defaultSerialize(data);
     expect(deserialize(stored)).toEqual(defaultDeserialize(stored));
   });
+
+  it('every string value, with and without an expiry, however it is escaped, reads as Keyv reads it', () => {
+    const alphabet = ['a', 'Z', '0', '.', '-', '_', ':', '"', '\\', '/', '\n', '\u0001', 'é', '😀', ' ', '{', '}', ',', 'expires'];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    for (let i = 0; i < 2000; i++) {
+      const length = next() % 12;
+      const value = Array.from({ length }, () => alphabet[next() % alphabet.length]).join('');
+      for (const data of [{ value }, { value, expires: next() }, { value: `:${value}` }, { value: `:base64:${Buffer.from(value).toString('base64')}` }]) {
+        const stored = defaultSerialize(data);
+        expect(deserialize(stored)).toEqual(defaultDeserialize(stored));
+      }
+    }
+  });
+
+  it('refuses what JSON.parse refuses, for the entry shape too', () => {
+    for (const bad of ['{"value":"abc","expires":12}x', '{"value":"abc"', '{"value":"abc","expires":}', '{"value":"a"b"}']) {
+      expect(() => deserialize(bad)).toThrow();
+    }
+  });
 });
