@@ -96,7 +96,7 @@ const schema = z.object({
   REDIS_SENTINEL: z
     .string()
     .regex(SENTINEL_FORM, 'expects <primary name>@<host>:<port>[,<host>:<port>…], e.g. mymaster@10.0.0.5:26379,10.0.0.6:26379')
-    .refine((v) => !SENTINEL_FORM.test(v) || v.slice(v.indexOf('@') + 1).split(',').every((a) => Number(a.slice(a.lastIndexOf(':') + 1)) >= 1 && Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535), 'expects every sentinel port in 1-65535')
+    .refine((v) => parseSentinels(v)?.sentinels.every(({ port }) => port >= 1 && port <= 65535) ?? true, 'expects every sentinel port in 1-65535')
     .optional(),
   REDIS_PASSWORD: nonEmpty.optional(),
   REDIS_SIGNOUT_REPLICAS: z.coerce.number({ error: 'expects a whole number of replicas (0 or more)' }).int('expects a whole number of replicas (0 or more)').min(0, 'expects a whole number of replicas (0 or more)').max(16, 'expects at most 16').optional(),
@@ -294,15 +294,22 @@ const LOOPBACK_FORMS = 'localhost, 127.0.0.0/8 or [::1]';
 function redisTarget(e: z.infer<typeof schema>): RedisTarget | undefined {
   const replicas = e.REDIS_SIGNOUT_REPLICAS === undefined ? {} : { signOutReplicas: e.REDIS_SIGNOUT_REPLICAS };
   if (e.REDIS_SENTINEL) {
-    const [, name, list] = SENTINEL_FORM.exec(e.REDIS_SENTINEL)!;
-    const sentinels = list!.split(',').map((address) => {
-      const at = address.lastIndexOf(':');
-      return { host: address.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(at + 1)) };
-    });
-    return { kind: 'sentinel', name: name!, sentinels, ...(e.REDIS_PASSWORD ? { password: e.REDIS_PASSWORD } : {}), ...replicas };
+    const { name, sentinels } = parseSentinels(e.REDIS_SENTINEL)!;
+    return { kind: 'sentinel', name, sentinels, ...(e.REDIS_PASSWORD ? { password: e.REDIS_PASSWORD } : {}), ...replicas };
   }
   if (e.REDIS_URL) return { kind: e.REDIS_CLUSTER ? 'cluster' : 'standalone', url: e.REDIS_URL, ...replicas };
   return undefined;
+}
+
+/** REDIS_SENTINEL's primary name and sentinel addresses (a bracketed IPv6 host unbracketed), or undefined when it is not of SENTINEL_FORM. */
+function parseSentinels(value: string): { name: string; sentinels: { host: string; port: number }[] } | undefined {
+  const [, name, list] = SENTINEL_FORM.exec(value) ?? [];
+  if (name === undefined || list === undefined) return undefined;
+  const sentinels = list.split(',').map((address) => {
+    const at = address.lastIndexOf(':');
+    return { host: address.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(at + 1)) };
+  });
+  return { name, sentinels };
 }
 
 /**

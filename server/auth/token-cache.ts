@@ -91,13 +91,13 @@ export class TokenCacheClient implements ICacheClient {
     const { store, sealer, ttlMs, guard } = this.options;
     if (!guard) throw new Error('a token cache write needs a sign-out guard');
     value = adoptOrphanCredentials(value, key);
-    const sealed = sealer.seal(value, key);
     // Never replace newer tokens with older ones (two instances refreshing at once), nor what
     // another request wrote since this one read the entry (a write delayed past a sign-out and
     // the next sign-in): written only over the entry just read, atomically. When another write
     // came first, it is the fresher one, and this one yields.
     const stored = await store.get(key);
     if (stored && newestTokenTime(this.openOrEmpty(stored, key)) > newestTokenTime(value)) return 'OK';
+    const sealed = sealer.seal(value, key);
     let wrote: boolean;
     try {
       wrote = await store.setIf(key, stored, sealed, ttlMs);

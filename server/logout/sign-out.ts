@@ -75,7 +75,7 @@ export class SignOutService {
     //    session back. Unconfirmed, the sign-out is not claimed (503) and nothing else is touched:
     //    the sid and sub lookups stay, so the caller's retry (the IdP's back-channel, the SPA's
     //    end-session round trip and the back-channel call it causes) finds the user and waits again.
-    await this.confirmed(homeAccountId, path, requestId, 'auth.signout_unreplicated');
+    await this.tombstoneReplicated(homeAccountId, path, requestId);
     // 3. The user's whole token cache entry (MSAL's plugin never deletes a key, FINDINGS; there
     //    is no point in removing the account inside it first), and the list of the user's
     //    sessions, in one round trip.
@@ -87,19 +87,18 @@ export class SignOutService {
       ...[...sidKeys].map((key) => logout.delete(key)),
       logout.delete(this.sessionsKey(homeAccountId)),
     ]);
-    // 5. The clean-up replicated too, where it can be: lost in a failover, it would leave records
-    //    and tokens that the (replicated) tombstone keeps from ever being used. Logged, not refused.
-    await this.confirmed(homeAccountId, path, requestId, 'auth.signout_cleanup_unreplicated').catch(() => {});
+    // The clean-up is not waited for: lost in a failover, it would leave records and tokens that
+    // the (replicated) tombstone keeps from ever being used, until they expire.
     this.log.info('auth.signout', { requestId, user: homeAccountId, path, sessionsEnded: known.length });
     return { homeAccountId, sessionsEnded: known.length };
   }
 
-  /** Stores.replicated on the user's slot (all but the sid and sub lookups); logs `event` and rethrows. */
-  private async confirmed(homeAccountId: string, path: SignOutPath, requestId: string | undefined, event: string): Promise<void> {
+  /** Stores.replicated on the user's slot, where the tombstone is; logs why it was not, and rethrows. */
+  private async tombstoneReplicated(homeAccountId: string, path: SignOutPath, requestId: string | undefined): Promise<void> {
     try {
       await this.stores.replicated(userSlotTag(homeAccountId));
     } catch (err) {
-      this.log.warn(event, { requestId, user: homeAccountId, path, reason: err instanceof Error && err.cause instanceof Error ? err.cause.message : 'the store failed' });
+      this.log.warn('auth.signout_unreplicated', { requestId, user: homeAccountId, path, reason: err instanceof Error && err.cause instanceof Error ? err.cause.message : 'the store failed' });
       throw err;
     }
   }

@@ -127,7 +127,6 @@ export function sweepExpired(memory: Map<string, unknown>, now = Date.now()): nu
 }
 
 const CLOCK_SLOT_KEY = '{bff-clock}';
-/** Deletes KEYS[1] only while it still holds ARGV[1]: a lease ends only by its own holder. */
 /** Deletes KEYS[1] only while its Keyv envelope (`{"value":…,"expires":…}`) holds the string ARGV[1]. */
 const DELETE_IF_VALUE =
   "local raw = redis.call('get', KEYS[1]) if not raw then return 0 end local ok, entry = pcall(cjson.decode, raw) " +
@@ -140,6 +139,7 @@ const SET_IF_VALUE =
   "local raw = redis.call('get', KEYS[1]) local holds = false " +
   "if raw then local ok, entry = pcall(cjson.decode, raw) holds = ok and type(entry) == 'table' and entry.value == ARGV[2] end " +
   "if (ARGV[1] == '0' and not raw) or (ARGV[1] == '1' and holds) then redis.call('set', KEYS[1], ARGV[3], 'PX', ARGV[4]) return 1 end return 0";
+/** Deletes KEYS[1] only while it still holds ARGV[1]: a lease ends only by its own holder. */
 const RELEASE_IF_HELD = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 /** Redis TIME's reply (`[seconds, microseconds]`, as strings) in whole milliseconds. */

@@ -56,7 +56,7 @@ type Cluster = ReturnType<typeof createCluster>;
  * the slots of a failed-over master would stay on the dead address for good (its replica promoted,
  * unused). The re-read is node-redis's own (`rediscover`, what it does on MOVED).
  */
-async function watchCluster(cluster: Cluster, timeoutMs: number, replace: (node: Standalone) => Promise<void>): Promise<void> {
+async function watchCluster(cluster: Cluster, timeoutMs: number, reconnect: (node: Standalone) => Promise<void>): Promise<void> {
   const answered = await Promise.all(
     cluster.masters.map(async (master) => {
       const node = (await bounded(cluster.nodeClient(master), timeoutMs).catch(() => undefined)) as Standalone | undefined;
@@ -68,7 +68,7 @@ async function watchCluster(cluster: Cluster, timeoutMs: number, replace: (node:
       );
       // Not awaited: a node that is paused (not dead) accepts the connection and never answers
       // its handshake; this round must not wait on it, nor keep the next round from running.
-      if (!pong && ready) void replace(node);
+      if (!pong && ready) void reconnect(node);
       return pong ? node : undefined;
     }),
   );
@@ -118,7 +118,7 @@ export function openRedis(target: RedisTarget, timeoutMs: number): RedisConnecti
       () => void (connected = true),
       () => undefined,
     );
-  let connection = connect();
+  const connection = connect();
   const ready = () => (connected ? undefined : connection);
 
   // A connection that goes silent (packets dropped without a reset: a NAT timeout, a failover to
@@ -127,10 +127,11 @@ export function openRedis(target: RedisTarget, timeoutMs: number): RedisConnecti
   // client thinks it is ready, the socket is taken for dead and replaced (FINDINGS). A cluster's
   // masters are each watched the same way (watchCluster).
   let busy = false;
-  const replace = (node: Standalone) => {
+  /** A new connection for `node` in place of its silent one; meanwhile its calls fail at once (no offline queue). */
+  const reconnect = (node: Standalone): Promise<void> => {
     node.destroy();
     return node.connect().then(
-      () => undefined,
+      () => void (connected = true),
       () => undefined,
     );
   };
@@ -140,12 +141,9 @@ export function openRedis(target: RedisTarget, timeoutMs: number): RedisConnecti
   let unreadySince: number | undefined;
   const replaceStandalone = (standalone: Standalone) => {
     busy = true;
-    connected = false;
     unreadySince = undefined;
-    standalone.destroy();
-    connection = connect();
     // A connection attempt that hangs must not stop the watch: the next round may try again.
-    void bounded(connection, 3 * timeoutMs)
+    void bounded(reconnect(standalone), 3 * timeoutMs)
       .catch(() => undefined)
       .finally(() => void (busy = false));
   };
@@ -162,7 +160,7 @@ export function openRedis(target: RedisTarget, timeoutMs: number): RedisConnecti
       bounded(standalone.ping(), timeoutMs).catch(() => replaceStandalone(standalone));
     } else if (target.kind === 'cluster' && connected) {
       busy = true;
-      void watchCluster(client as Cluster, timeoutMs, replace).finally(() => void (busy = false));
+      void watchCluster(client as Cluster, timeoutMs, reconnect).finally(() => void (busy = false));
     }
   }, HEARTBEAT_MS);
   heartbeat.unref();
