@@ -18,6 +18,8 @@ declare module 'autocannon' {
     url: string;
     connections?: number;
     duration?: number;
+    /** Requests per second across all connections (0: as fast as answers come). */
+    overallRate?: number;
     timeout?: number;
     method?: string;
     headers?: Record<string, string>;

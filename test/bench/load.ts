@@ -14,6 +14,12 @@ export interface LoadOptions {
    * when it is a 200 whose body has it; any other answer is a failure.
    */
   bodyIncludes?: string;
+  /**
+   * Requests per second offered across all connections; unset: as fast as answers come
+   * (throughput). At a rate every target can serve, latency shows what a request costs rather
+   * than how long it queued behind the others.
+   */
+  overallRate?: number;
 }
 
 export interface LoadResult {
@@ -45,6 +51,7 @@ export async function drive(options: LoadOptions, measured?: { start(): unknown;
     url,
     connections,
     timeout: 10,
+    ...(options.overallRate ? { overallRate: options.overallRate } : {}),
     headers: options.headers ?? {},
     requests: [
       {

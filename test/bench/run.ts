@@ -35,6 +35,8 @@ const REFRESH_ONLY = process.argv.includes('--refresh');
 const PEERS_ONLY = process.argv.includes('--peers');
 /** Rounds of the peers comparison (medians over them). */
 const PEERS_ROUNDS = Number(process.env.BENCH_PEERS_ROUNDS ?? 7);
+/** Rounds of the peers' equal-load latency phase (each target at one offered rate). */
+const PEERS_LATENCY_ROUNDS = Number(process.env.BENCH_PEERS_LATENCY_ROUNDS ?? 3);
 /** Access token lifetimes (s) whose refresh rate is measured, and for how long each (s). */
 const REFRESH_LIFETIMES = [60, 120, 300, 3600];
 const REFRESH_SECONDS = Number(process.env.BENCH_REFRESH_SECONDS ?? 60);
@@ -97,7 +99,7 @@ async function refreshRates(): Promise<RefreshRate[]> {
 /** The peers comparison; its table is printed at once when it is all the run does, else with the others at the end. */
 async function peers(redis: Redis): Promise<PeersReport> {
   log(`\nThe peers: our BFF against Apache httpd (mod_proxy; mod_auth_openidc) and Express + express-openid-connect…`);
-  const report = await runPeers({ redis, redisUrl: REDIS_TEST_URL, connections: CONNECTIONS, durationSeconds: DURATION_S, warmupSeconds: WARMUP_S, rounds: PEERS_ROUNDS, log });
+  const report = await runPeers({ redis, redisUrl: REDIS_TEST_URL, connections: CONNECTIONS, durationSeconds: DURATION_S, warmupSeconds: WARMUP_S, rounds: PEERS_ROUNDS, latencyRounds: PEERS_LATENCY_ROUNDS, log });
   if (PEERS_ONLY) log(`\n${peersTable(report)}\n`);
   if (!report.allAnswersChecked) process.exitCode = 1;
   return report;

@@ -33,6 +33,8 @@ export interface PeersSettings {
   durationSeconds: number;
   warmupSeconds: number;
   rounds: number;
+  /** Rounds of the equal-load phase (each target at one offered rate, in turns). */
+  latencyRounds: number;
   log: (line: string) => void;
 }
 
@@ -74,10 +76,16 @@ export interface PeerRow {
   refreshGrantsPerMinute: number;
   accessTokenLifetimeSeconds: number;
   rounds: PeerRound[];
+  /**
+   * Latency at one offered rate for every target (half our in-memory BFF's throughput): medians
+   * over the equal-load rounds. At saturation (the throughput rounds) p99 is mostly queueing,
+   * which grows with any CPU per request; here it is what one request costs.
+   */
+  equalLoad?: { rate: number; latencyMs: { p50: number; p99: number }; requestsPerSecond: number; failures: number };
 }
 
 export interface PeersReport {
-  settings: { connections: number; durationSeconds: number; warmupSeconds: number; rounds: number; sessionsPerTarget: number; path: string; order: string };
+  settings: { connections: number; durationSeconds: number; warmupSeconds: number; rounds: number; latencyRounds: number; equalLoadRate: number; sessionsPerTarget: number; path: string; order: string };
   versions: ApacheVersions & { expressOpenidConnect: string; express: string; httpProxyMiddleware: string };
   rows: PeerRow[];
   /** Every counted answer of every row was a 200 with alice's body, and there was no other answer. */
@@ -343,13 +351,41 @@ export async function runPeers(settings: PeersSettings): Promise<PeersReport> {
       row.ratioToBare = round(row.requestsPerSecond / bareRow.requestsPerSecond);
       row.ratioToBff = round(row.requestsPerSecond / bffRow.requestsPerSecond);
     }
+
+    // --- equal load: every target at the same offered rate, in turns ---
+    const equalLoadRate = Math.max(1, Math.round(bffRow.requestsPerSecond / 2));
+    const equalRounds = new Map<string, LoadResult[]>(targets.map((t) => [t.id, []]));
+    log(`Equal load: ${settings.latencyRounds} rounds of ${settings.durationSeconds} s at ${equalLoadRate} req/s (half our in-memory BFF's throughput) per target, in turns.`);
+    for (let r = 0; r < settings.latencyRounds; r++) {
+      const line: string[] = [];
+      for (const target of targets.map((_, i) => targets[(i + r) % targets.length]!)) {
+        const result = await drive({ url: target.url, headers: target.headers, perConnection: target.perConnection, connections, durationSeconds: settings.durationSeconds, warmupSeconds: 0, bodyIncludes: aliceBody, overallRate: equalLoadRate });
+        equalRounds.get(target.id)!.push(result);
+        line.push(`${target.id} p99 ${result.latencyMs.p99} ms${result.failures ? ` (${result.failures} failed)` : ''}`);
+      }
+      log(`  equal-load round ${r + 1}/${settings.latencyRounds}: ${line.join(', ')}`);
+    }
+    for (const row of rows) {
+      const all = equalRounds.get(row.id)!;
+      if (all.length === 0) continue;
+      const failures = all.reduce((n, x) => n + x.failures, 0);
+      row.equalLoad = {
+        rate: equalLoadRate,
+        latencyMs: { p50: median(all.map((x) => x.latencyMs.p50)), p99: median(all.map((x) => x.latencyMs.p99)) },
+        requestsPerSecond: Math.round(median(all.map((x) => x.requestsPerSecond))),
+        failures,
+      };
+      row.failures += failures;
+      row.bodyMismatches += all.reduce((n, x) => n + x.bodyMismatches, 0);
+      row.answers += all.reduce((n, x) => n + x.requests, 0);
+    }
     const allAnswersChecked = rows.every((r) => r.failures === 0 && r.bodyMismatches === 0 && r.answers > 0);
     notes.push(
       `mod_auth_openidc asks the dev IdP's userinfo endpoint for claims at sign-in with the access token, which is for the API's audience; the IdP refuses it ("invalid_token"), mod_auth_openidc logs that and keeps the session without userinfo claims (the ID token's claims are there).`,
       `The ${TTL_SHORT} s row has its own dev IdP and sample API (same code; the API checks one issuer). Its refresh grants are counted over the whole measured phase (${Math.round(measureSeconds)} s of wall clock, in which it was called in its turns only): a token due for renewal is renewed at its next turn.`,
     );
     return {
-      settings: { connections, durationSeconds: settings.durationSeconds, warmupSeconds: settings.warmupSeconds, rounds: settings.rounds, sessionsPerTarget: sessions, path: 'GET /api/me', order: 'in turns, rotated by one target each round' },
+      settings: { connections, durationSeconds: settings.durationSeconds, warmupSeconds: settings.warmupSeconds, rounds: settings.rounds, latencyRounds: settings.latencyRounds, equalLoadRate, sessionsPerTarget: sessions, path: 'GET /api/me', order: 'in turns, rotated by one target each round' },
       versions,
       rows,
       allAnswersChecked,
@@ -366,7 +402,7 @@ export async function runPeers(settings: PeersSettings): Promise<PeersReport> {
 
 /** The comparison as a Markdown table, with what it was measured on. */
 export function peersTable(report: PeersReport): string {
-  const rows: string[][] = [['target', 'req/s', 'min–max', 'p50 ms', 'p99 ms', '÷ bare Koa proxy', '÷ our BFF', 'proxy CPU µs/req', 'Redis CPU µs/req', 'refresh grants (/min)', 'answers (not 200 + alice)']];
+  const rows: string[][] = [['target', 'req/s', 'min–max', 'p50 ms', 'p99 ms', '÷ bare Koa proxy', '÷ our BFF', 'proxy CPU µs/req', 'Redis CPU µs/req', 'refresh grants (/min)', 'answers (not 200 + alice)', `p50 / p99 ms at ${report.settings.equalLoadRate} req/s`]];
   for (const r of report.rows) {
     rows.push([
       r.label,
@@ -380,6 +416,7 @@ export function peersTable(report: PeersReport): string {
       r.cpuUsPerRequest.redis === undefined ? '' : String(r.cpuUsPerRequest.redis),
       r.accessTokenLifetimeSeconds === TTL_DEFAULT ? String(r.refreshGrants) : `${r.refreshGrants} (${r.refreshGrantsPerMinute})`,
       `${r.answers} (${r.failures})`,
+      r.equalLoad ? `${r.equalLoad.latencyMs.p50} / ${r.equalLoad.latencyMs.p99}${r.equalLoad.requestsPerSecond < r.equalLoad.rate * 0.95 ? ` (served ${r.equalLoad.requestsPerSecond})` : ''}` : '',
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -392,6 +429,7 @@ export function peersTable(report: PeersReport): string {
     ...rows.slice(1).map(line),
     '',
     `${s.path}, ${s.connections} connections (alice signed in once per connection), ${s.rounds} rounds of ${s.durationSeconds} s ${s.order}, ${s.warmupSeconds} s warm-up before each target's first round; medians over the rounds, min–max of req/s; ${cpus.length} × ${cpus[0]?.model.trim()}.`,
+    `p50 / p99 ms at ${s.equalLoadRate} req/s: every target offered the same rate (half our in-memory BFF's throughput), ${s.latencyRounds} rounds of ${s.durationSeconds} s in turns, medians; "served" when a target could not keep up with it. At saturation (the p50 and p99 columns before) latency is mostly time spent queued behind the other connections.`,
     'proxy CPU µs/req: CPU time of the proxy (for Apache: the parent and all its worker processes) per counted answer; Redis CPU µs/req: the Redis server, for the rows that use it.',
     `refresh grants: logged by the target's IdP during the target's rounds (access tokens of 3600 s but in the ${TTL_SHORT} s row, whose grants per minute of the measured phase are in brackets).`,
     report.allAnswersChecked
