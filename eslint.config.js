@@ -27,7 +27,7 @@ export default defineConfig(
     rules: { 'no-control-regex': 'off' },
   },
   {
-    files: ['server/**', 'test/**', 'scripts/**', '*.{js,ts}', 'client/**/vite.config.ts'],
+    files: ['server/**', 'test/**', '*.{js,ts}', 'client/**/vite.config.ts'],
     languageOptions: { globals: globals.node },
   },
   {

@@ -1,8 +1,18 @@
+import { buildClientIfNeeded } from './client-build';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './log';
 import { startBff } from './start';
 
 const log = createLogger();
+// `npm start`: the SPA it serves is built first when missing or older than its sources.
+if (process.argv.includes('--build-client')) {
+  try {
+    buildClientIfNeeded();
+  } catch (err) {
+    process.stderr.write(`The SPA could not be built: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}
 let config;
 try {
   config = loadConfig(process.env);

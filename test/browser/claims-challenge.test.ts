@@ -1,6 +1,6 @@
-import { execSync } from 'node:child_process';
 import type { Browser, Page } from 'playwright-core';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { buildClientIfNeeded } from '../../server/client-build';
 import type { SampleApiControls } from '../../server/sample-api';
 import { launchChromium, newLoopbackContext, skipBrowserTests } from '../support/chromium';
 import { startStack, type Stack } from '../support/stack';
@@ -21,7 +21,7 @@ describe.skipIf(skipBrowserTests())('a claims challenge from the API, in Chromiu
   let visited: string[];
 
   beforeAll(() => {
-    execSync('node scripts/build-client-if-needed.mjs', { stdio: 'inherit' });
+    buildClientIfNeeded();
   });
 
   beforeEach(async () => {

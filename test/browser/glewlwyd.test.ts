@@ -1,8 +1,8 @@
-import { execSync } from 'node:child_process';
 import { userOfKey } from '../support/keys';
 import { userKey } from '../../server/stores/user-slot';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { buildClientIfNeeded } from '../../server/client-build';
 import type { SessionInfo } from '../../shared/api';
 import { createStores } from '../../server/stores';
 import { launchChromium, skipBrowserTests } from '../support/chromium';
@@ -44,7 +44,7 @@ describe.skipIf(skipBrowserTests() || !glewlwydAvailable())('the SPA signing in 
 
   beforeAll(async () => {
     // The BFF serves dist/client: build it when it is missing or older than the sources.
-    execSync('node scripts/build-client-if-needed.mjs', { stdio: 'inherit' });
+    buildClientIfNeeded();
     browser = await launchChromium();
   });
   afterAll(() => browser?.close());

@@ -1,6 +1,6 @@
-import { execSync } from 'node:child_process';
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { buildClientIfNeeded } from '../../server/client-build';
 import type { SessionInfo } from '../../shared/api';
 import { SESSION_COOKIE } from '../../server/session/middleware';
 import { createStores } from '../../server/stores';
@@ -19,7 +19,7 @@ describe.skipIf(skipBrowserTests())('global sign-out reaches the SPA, in Chromiu
   const running: Stack[] = [];
 
   beforeAll(async () => {
-    execSync('node scripts/build-client-if-needed.mjs', { stdio: 'inherit' });
+    buildClientIfNeeded();
     buildAnotherAppIfNeeded();
     anotherApp = await startAnotherAppServer();
     browser = await launchChromium();

@@ -1,6 +1,6 @@
-import { execSync } from 'node:child_process';
 import { userOfKey } from '../support/keys';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { buildClientIfNeeded } from '../../server/client-build';
 import { launchChromium, newLoopbackContext, skipBrowserTests } from '../support/chromium';
 import { redisAvailable, redisReader, REDIS_TEST_URL } from '../support/redis';
 import { startStack, type Stack, type TokenCacheJson } from '../support/stack';
@@ -16,7 +16,7 @@ describe.skipIf(!runnable)('tokens at rest in Redis after a full browser run', (
   const prefix = uniquePrefix('at-rest');
 
   beforeAll(async () => {
-    execSync('node scripts/build-client-if-needed.mjs', { stdio: 'inherit' });
+    buildClientIfNeeded();
     stack = await startStack({ REDIS_URL: REDIS_TEST_URL, REDIS_KEY_PREFIX: prefix });
     redis = await redisReader();
   });

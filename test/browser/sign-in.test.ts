@@ -1,6 +1,6 @@
-import { execSync } from 'node:child_process';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { buildClientIfNeeded } from '../../server/client-build';
 import type { SessionInfo } from '../../shared/api';
 import { createStores } from '../../server/stores';
 import { launchChromium, skipBrowserTests } from '../support/chromium';
@@ -19,7 +19,7 @@ describe.skipIf(skipBrowserTests())('signing in and out of the SPA, in Chromium 
 
   beforeAll(() => {
     // The BFF serves dist/client: build it when it is missing or older than the sources.
-    execSync('node scripts/build-client-if-needed.mjs', { stdio: 'inherit' });
+    buildClientIfNeeded();
   });
 
   beforeEach(async () => {
