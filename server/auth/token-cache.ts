@@ -219,3 +219,18 @@ export function idTokenOf(serialized: string, homeAccountId: string): string | u
     return undefined;
   }
 }
+
+/**
+ * Every refresh token in a serialized MSAL cache (the shared cache schema's `RefreshToken`
+ * entities), for RFC 7009 revocation at sign-out; [] if none or unreadable. The partition holds
+ * one user, so every one is theirs (a refresh response without an ID token files it elsewhere).
+ */
+export function refreshTokensOf(serialized: string): string[] {
+  try {
+    const cache = JSON.parse(serialized) as { RefreshToken?: Record<string, { secret?: unknown }> };
+    const secrets = Object.values(cache.RefreshToken ?? {}).map((t) => t?.secret);
+    return [...new Set(secrets.filter((s): s is string => typeof s === 'string' && s.length > 0))];
+  } catch {
+    return [];
+  }
+}

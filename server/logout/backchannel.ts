@@ -49,6 +49,9 @@ export function backchannelLogout({ idp, signOut, stores, log }: Services, verif
     }
     const user = await userOf(token);
     if (user) await signOut.signOut(user, 'backchannel', ctx.state.requestId);
+    // Signed out here already (from the SPA): the IdP now confirms its own end of session, which
+    // a held refresh-token revocation waits for. In the background: never delays this answer.
+    else void signOut.idpEndedSession(idp.issuer, token, 'backchannel', ctx.state.requestId);
     // Remembered only after the sign-out has happened: a failed attempt may be retried.
     await stores.logout.set(replayKey, 1, (LOGOUT_TOKEN_MAX_AGE_S + 60) * 1000);
     ctx.status = 200;

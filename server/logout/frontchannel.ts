@@ -21,6 +21,9 @@ export function frontchannelLogout({ idp, signOut }: Services) {
 
     const user = await signOut.userBySid(idp.issuer, sid);
     const sessionsEnded = user ? (await signOut.signOut(user, 'frontchannel', ctx.state.requestId)).sessionsEnded : 0;
+    // Signed out here already (from the SPA): the IdP confirms its end of session, which a held
+    // refresh-token revocation waits for (in the background).
+    if (!user) void signOut.idpEndedSession(idp.issuer, { sid }, 'frontchannel', ctx.state.requestId);
     ctx.status = 200;
     ctx.type = 'html';
     ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Signed out</title></head><body>${sessionsEnded > 0 ? 'Signed out.' : 'Nothing to sign out.'}</body></html>`;

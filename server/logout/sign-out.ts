@@ -2,6 +2,7 @@ import type { Logger } from '../log';
 import type { SessionUser } from '../session/data';
 import type { Stores } from '../stores';
 import { userKey, userSlotTag } from '../stores/user-slot';
+import type { RefreshTokenRevocation } from './revocation';
 import type { Tombstones } from './tombstones';
 
 export type SignOutPath = 'spa' | 'frontchannel' | 'backchannel';
@@ -28,6 +29,8 @@ export class SignOutService {
     private readonly tombstones: Tombstones,
     private readonly log: Logger,
     private readonly ttlMs: number,
+    /** RFC 7009 revocation of the user's refresh tokens after each sign-out (revocation.ts); none: no revocation. */
+    private readonly revocation?: RefreshTokenRevocation,
   ) {}
 
   private sidKey = (issuer: string, sid: string) => `sid:${issuer} ${sid}`;
@@ -70,12 +73,16 @@ export class SignOutService {
     const { tokens, sessions, logout } = this.stores;
     // 1. The tombstone comes first: from here on no earlier session or token write survives.
     await this.tombstones.write(homeAccountId);
+    // The refresh tokens to revoke, read alongside the replica wait (no extra round trip); a
+    // failed read is logged and the sign-out goes on without them.
+    const entry = this.revocation?.enabled ? this.entryToRevoke(homeAccountId, requestId) : undefined;
     // 2. Where Redis has replicas, nothing more happens until they have the tombstone (WAIT):
     //    replication is asynchronous, and a failover could otherwise lose it and bring every
     //    session back. Unconfirmed, the sign-out is not claimed (503) and nothing else is touched:
     //    the sid and sub lookups stay, so the caller's retry (the IdP's back-channel, the SPA's
     //    end-session round trip and the back-channel call it causes) finds the user and waits again.
     await this.tombstoneReplicated(homeAccountId, path, requestId);
+    const sealedEntry = await entry;
     // 3. The user's whole token cache entry (MSAL's plugin never deletes a key, FINDINGS; there
     //    is no point in removing the account inside it first), and the list of the user's
     //    sessions, in one round trip.
@@ -90,7 +97,30 @@ export class SignOutService {
     // The clean-up is not waited for: lost in a failover, it would leave records and tokens that
     // the (replicated) tombstone keeps from ever being used, until they expire.
     this.log.info('auth.signout', { requestId, user: homeAccountId, path, sessionsEnded: known.length });
+    this.revocation?.signedOut({ homeAccountId, path, sealedEntry, sessions: known, requestId });
     return { homeAccountId, sessionsEnded: known.length };
+  }
+
+  /**
+   * The IdP reported the end of a session (back- or front-channel) that no longer leads to a user
+   * here, because an SPA-started sign-out already removed it: a refresh-token revocation held for
+   * the IdP's confirmation (revocation.ts) is found by that sid, or by the subject, and done now.
+   * Never throws and never waits for the revocation.
+   */
+  async idpEndedSession(issuer: string, ended: { sid?: string; sub?: string }, path: Exclude<SignOutPath, 'spa'>, requestId?: string): Promise<void> {
+    const revocation = this.revocation;
+    if (!revocation?.enabled) return;
+    let user = ended.sid ? await revocation.userBySid(issuer, ended.sid) : undefined;
+    if (!user && ended.sub) user = await this.userBySub(issuer, ended.sub).catch(() => undefined);
+    if (user) revocation.idpSignedOut(user, path, requestId);
+  }
+
+  /** The user's sealed token cache entry, or undefined when the read fails (logged). */
+  private entryToRevoke(homeAccountId: string, requestId: string | undefined): Promise<string | undefined> {
+    return this.stores.tokens.get(homeAccountId).catch((err: unknown) => {
+      this.log.warn('auth.revocation', { requestId, user: homeAccountId, outcome: 'skipped', reason: `the token cache entry could not be read: ${err instanceof Error ? err.message : 'the store failed'}` });
+      return undefined;
+    });
   }
 
   /** Stores.replicated on the user's slot, where the tombstone is; logs why it was not, and rethrows. */
