@@ -37,7 +37,11 @@ export interface Config {
   /** Prepended to every Redis key, so several deployments can share one Redis. */
   redisKeyPrefix: string;
   identity: IdentityConfig;
-  api: { baseUrl?: string; scopes: string[]; timeoutMs: number; samplePort: number };
+  /**
+   * The default API (API_BASE_URL, at /api/*) and the named ones (DOWNSTREAM_APIS, each at
+   * /api/<name>/*). A missing baseUrl is an embedded sample API (development only).
+   */
+  api: { baseUrl?: string; scopes: string[]; timeoutMs: number; samplePort: number; sampleTodoPort: number; named: DownstreamApi[] };
   /** OPENED_ENTRY_CACHE_MB in bytes: opened token cache entries kept per instance (opened-entries.ts); 0: none. */
   openedEntryCacheBytes: number;
   /** An access token is reused while at least this share of its lifetime is left (cached-token.ts). */
@@ -66,6 +70,16 @@ const port = (fallback: number) =>
 const positive = (fallback: number, unit: string) =>
   z.coerce.number({ error: `expects a positive number of ${unit}` }).positive(`expects a positive number of ${unit}`).default(fallback);
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expects an absolute http(s) URL' });
+/** A named downstream API (DOWNSTREAM_APIS): `/api/<name>/*` goes to `baseUrl` with a token for exactly `scopes`. */
+export interface DownstreamApi {
+  /** A lower-case path segment, unique. */
+  name: string;
+  /** No path, query or fragment beyond the API's base path, no trailing slash; undefined: the sample todo API (development only). */
+  baseUrl?: string;
+  scopes: string[];
+  timeoutMs: number;
+}
+
 const httpsUrl = z.url({ protocol: /^https$/, error: 'expects an absolute https URL' });
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 const flag = z.enum(['0', '1', 'true', 'false'], { error: 'expects 1/true or 0/false' }).transform((v) => v === '1' || v === 'true');
@@ -74,6 +88,9 @@ const flag = z.enum(['0', '1', 'true', 'false'], { error: 'expects 1/true or 0/f
 const SENTINEL_FORM = /^([\w.-]+)@((?:(?:[\w.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5})(?:,(?:[\w.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5})*)$/;
 
 const schema = z.object({
+/** The second sample API of `npm start`, a named API at /api/todo/* with an audience of its own. */
+export const SAMPLE_TODO_API_NAME = 'todo';
+export const SAMPLE_TODO_API_SCOPE = 'api://sample-todo-api/access_as_user';
   NODE_ENV: z.string().optional(),
   PORT: port(3000),
   HOST: z.string().default('localhost'),
@@ -154,6 +171,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
     problems.push('PUBLIC_URL: expects an origin only, e.g. https://app.example.com (no path, query or fragment)');
   }
+  SAMPLE_TODO_API_PORT: z.coerce.number({ error: 'expects a port number (1-65535)' }).int('expects a whole port number').min(0).max(65535).optional(),
+  DOWNSTREAM_APIS: z.string().optional(),
 
   const entraVars = ['ENTRA_TENANT_ID', 'ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET'] as const;
   const oidcVars = ['OIDC_AUTHORITY', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET'] as const;
@@ -282,6 +301,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     postLogoutRedirectUri: e.POST_LOGOUT_REDIRECT_URI ?? `${publicUrl.origin}/`,
     backchannelLogout: e.BACKCHANNEL_LOGOUT ?? identity.kind !== 'entra',
     logoutTokenExpOptional: e.LOGOUT_TOKEN_EXP_OPTIONAL,
+  const named = downstreamApis(env, e, production);
+  problems.push(...named.problems);
     jwksCooldownMs: e.JWKS_REFETCH_COOLDOWN_SECONDS * 1000,
     staticDir: e.STATIC_DIR,
     logRequests: e.LOG_REQUESTS,
@@ -307,6 +328,9 @@ function parseSentinels(value: string): { name: string; sentinels: { host: strin
   if (name === undefined || list === undefined) return undefined;
   const sentinels = list.split(',').map((address) => {
     const at = address.lastIndexOf(':');
+      // With SAMPLE_API_PORT=0 (tests) the todo API takes a free port too.
+      sampleTodoPort: e.SAMPLE_TODO_API_PORT ?? (e.SAMPLE_API_PORT === 0 ? 0 : e.SAMPLE_API_PORT + 1),
+      named: named.apis,
     return { host: address.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(at + 1)) };
   });
   return { name, sentinels };
@@ -379,3 +403,91 @@ function deepFreeze<T extends object>(value: T): Readonly<T> {
   for (const v of Object.values(value)) if (v && typeof v === 'object' && !ArrayBuffer.isView(v)) deepFreeze(v);
   return Object.freeze(value);
 }
+/** A named API's name: a lower-case path segment of letters, digits and inner hyphens. */
+const API_NAME = /^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+/** A scope as RFC 6749 §3.3 allows one (printable ASCII but space, `"` and `\`). */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+/** `DOWNSTREAM_API_<NAME>_<FIELD>`: the name upper-cased, hyphens as underscores. */
+export const downstreamApiVariable = (name: string, field: 'BASE_URL' | 'SCOPES' | 'TIMEOUT_MS') => `DOWNSTREAM_API_${name.toUpperCase().replace(/-/g, '_')}_${field}`;
+
+/**
+ * The named APIs: DOWNSTREAM_APIS=<name>[,<name>…], then for each DOWNSTREAM_API_<NAME>_BASE_URL
+ * (required), _SCOPES (required, space- or comma-separated) and _TIMEOUT_MS (default
+ * API_TIMEOUT_MS). Unset in development with no API_BASE_URL: the sample todo API as `todo`.
+ * A name is a path segment (API_NAME), unique; it takes /api/<name> and everything under it
+ * from the default API. No scope belongs to two APIs (the default one included): a token is
+ * chosen by scopes, so a shared scope would send one API's token to the other. Base URLs follow
+ * API_BASE_URL's rules (https in production unless loopback or API_ALLOW_PLAINTEXT_HTTP=1).
+ */
+function downstreamApis(env: Env, e: z.infer<typeof schema>, production: boolean): { apis: DownstreamApi[]; problems: string[] } {
+  const problems: string[] = [];
+  const value = (name: string) => (env[name] === undefined || env[name] === '' ? undefined : env[name]!.trim());
+  const names = e.DOWNSTREAM_APIS?.split(',').map((n) => n.trim()) ?? [];
+  const apis: DownstreamApi[] = [];
+  if (e.DOWNSTREAM_APIS === undefined && !e.API_BASE_URL && !production) {
+    apis.push({ name: SAMPLE_TODO_API_NAME, scopes: [SAMPLE_TODO_API_SCOPE], timeoutMs: e.API_TIMEOUT_MS });
+  }
+  const owner = new Map<string, string>((e.API_SCOPES ?? [DEFAULT_SAMPLE_API_SCOPE]).map((s) => [s.toLowerCase(), 'API_SCOPES']));
+  for (const name of names) {
+    if (!API_NAME.test(name)) {
+      problems.push(`DOWNSTREAM_APIS: "${name.slice(0, 40)}" is not a valid API name; expects comma-separated names of lower-case letters, digits and inner hyphens (up to 32), e.g. DOWNSTREAM_APIS=graph,orders`);
+      continue;
+    }
+    if (apis.some((a) => a.name === name)) {
+      problems.push(`DOWNSTREAM_APIS: names ${name} twice; each name is one API at /api/${name}/*`);
+      continue;
+    }
+    const urlVar = downstreamApiVariable(name, 'BASE_URL');
+    const scopesVar = downstreamApiVariable(name, 'SCOPES');
+    const timeoutVar = downstreamApiVariable(name, 'TIMEOUT_MS');
+    const baseUrl = checkedBaseUrl(urlVar, value(urlVar), production, e.API_ALLOW_PLAINTEXT_HTTP, problems);
+    const scopes = (value(scopesVar) ?? '').split(/[\s,]+/).filter(Boolean);
+    if (scopes.length === 0) problems.push(`${scopesVar}: is required for the API ${name} (its scopes, space- or comma-separated, e.g. https://graph.microsoft.com/User.Read)`);
+    for (const scope of scopes) {
+      const other = owner.get(scope.toLowerCase());
+      if (!SCOPE_TOKEN.test(scope)) problems.push(`${scopesVar}: "${scope.slice(0, 60)}" is not a valid scope (RFC 6749 §3.3)`);
+      else if (other) problems.push(`${scopesVar}: the scope ${scope} is also ${other}'s; a scope names one API, or its token would reach both`);
+      else owner.set(scope.toLowerCase(), scopesVar);
+    }
+    const timeoutRaw = value(timeoutVar);
+    const timeoutMs = timeoutRaw === undefined ? e.API_TIMEOUT_MS : Number(timeoutRaw);
+    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) problems.push(`${timeoutVar}: expects a positive number of milliseconds`);
+    if (baseUrl !== undefined) apis.push({ name, baseUrl, scopes, timeoutMs });
+  }
+  // Variables for an API not in the list are a typo or a forgotten name: say so rather than ignore them.
+  for (const key of Object.keys(env)) {
+    const m = /^DOWNSTREAM_API_(.+)_(?:BASE_URL|SCOPES|TIMEOUT_MS)$/.exec(key);
+    if (m && !names.some((n) => API_NAME.test(n) && n.toUpperCase().replace(/-/g, '_') === m[1])) {
+      problems.push(`${key}: names an API that DOWNSTREAM_APIS does not list (${e.DOWNSTREAM_APIS ?? 'it is not set'})`);
+    }
+  }
+  return { apis, problems };
+}
+
+/** A named API's base URL, checked as API_BASE_URL is; undefined (with a problem) when it is not usable. */
+function checkedBaseUrl(variable: string, raw: string | undefined, production: boolean, allowPlaintext: boolean, problems: string[]): string | undefined {
+  if (raw === undefined) {
+    problems.push(`${variable}: is required (the API's base URL, e.g. https://graph.microsoft.com/v1.0)`);
+    return undefined;
+  }
+  const parsed = httpUrl.safeParse(raw);
+  if (!parsed.success) {
+    problems.push(`${variable}: expects an absolute http(s) URL`);
+    return undefined;
+  }
+  const url = new URL(parsed.data);
+  if (url.search || url.hash || url.username || url.password) {
+    problems.push(`${variable}: expects a base URL without query, fragment or user info`);
+    return undefined;
+  }
+  if (production && !allowPlaintext && url.protocol === 'http:' && !isLoopbackHost(url)) {
+    problems.push(
+      `${variable}: must be https:// in production, or http:// to a loopback host (${LOOPBACK_FORMS}); got http:// to ${url.hostname}. ` +
+        'Set API_ALLOW_PLAINTEXT_HTTP=1 to send access tokens to it unencrypted anyway',
+    );
+    return undefined;
+  }
+  return parsed.data.replace(/\/+$/, '');
+}
+

@@ -7,7 +7,8 @@ import { TokenSealer } from './auth/token-encryption';
 import { msalClientFactory } from './auth/msal-client';
 import type { Config } from './config';
 import { startDevIdp, type DevIdp } from './dev-idp';
-import { SAMPLE_API_AUDIENCE } from './dev-idp/provider';
+import { SAMPLE_API_AUDIENCE, SAMPLE_TODO_API_AUDIENCE } from './dev-idp/provider';
+import type { ProxiedApi } from './api/routing';
 import { createOutbound } from './http/outbound';
 import { discoverIdentityProvider, identityEndpoint, type IdentityProvider } from './identity/provider';
 import { createLogger, type Logger } from './log';
@@ -28,7 +29,11 @@ export interface RunningBff {
   devIdp?: DevIdp;
   sampleApi?: SampleApi;
   apiBaseUrl: string;
+  /** The second sample API (audience api://sample-todo-api), the named API `todo` when none is configured. */
+  sampleTodoApi?: SampleApi;
   close(): Promise<void>;
+  /** Every API the proxy serves: the default (no name) first, then the named ones. */
+  apis: ProxiedApi[];
 }
 
 export interface StartOptions {
@@ -83,6 +88,20 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
     }
 
     const stores = options.stores ?? createStores(config);
+    let sampleTodoApi: SampleApi | undefined;
+    const named: ProxiedApi[] = [];
+    for (const api of config.api.named) {
+      let baseUrl = api.baseUrl;
+      if (baseUrl === undefined) {
+        // A second audience of its own: a token for the first sample API is refused here, and the reverse.
+        sampleTodoApi = await startSampleApi({ port: config.api.sampleTodoPort, issuer: idp.issuer, jwksUri: idp.jwksUri, audience: SAMPLE_TODO_API_AUDIENCE, requiredScope: api.scopes[0]!, outbound });
+        closers.push(() => sampleTodoApi!.close());
+        baseUrl = sampleTodoApi.url;
+        log.info('sample-api.started', { url: baseUrl, api: api.name });
+      }
+      named.push({ name: api.name, baseUrl, scopes: api.scopes, timeoutMs: api.timeoutMs, mount: `/api/${api.name}` });
+    }
+    const apis: ProxiedApi[] = [{ baseUrl: apiBaseUrl, scopes: config.api.scopes, timeoutMs: config.api.timeoutMs, mount: '/api' }, ...named];
     closers.push(() => stores.close());
     const tombstones = new Tombstones(stores.logout, config.sessionAbsoluteMs, () => stores.now());
     const sealer = new TokenSealer(config.tokenCacheKeys);
@@ -111,7 +130,7 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
           expOptional: config.logoutTokenExpOptional,
         })
       : undefined;
-    const app = createApp(services, { apiBaseUrl, verifyLogoutToken });
+    const app = createApp(services, { apis, verifyLogoutToken });
 
     const server = options.server ?? http.createServer();
     server.on('request', app.callback());
@@ -142,7 +161,9 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
         for (const close of closers.reverse()) await close();
       },
     };
+      sampleTodoApi,
   } catch (err) {
+      apis,
     for (const close of closers.reverse()) await Promise.resolve(close()).catch(() => {});
     throw err;
   }

@@ -1,6 +1,6 @@
 import Provider, { errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
-import { DEFAULT_SAMPLE_API_SCOPE } from '../config';
+import { DEFAULT_SAMPLE_API_SCOPE, SAMPLE_TODO_API_SCOPE } from '../config';
 import { DEV_TENANT_ID, findUserById } from './users';
 
 export const DEV_BFF_CLIENT_ID = 'bff';
@@ -10,6 +10,18 @@ export const ANOTHER_APP_CLIENT_ID = 'another-app';
 export const DEV_BFF_CLIENT_SECRET = 'dev-only-bff-secret-not-for-production';
 export const SAMPLE_API_AUDIENCE = 'api://sample-api';
 
+export const SAMPLE_TODO_API_AUDIENCE = 'api://sample-todo-api';
+/** The dev IdP's APIs (resource servers): each audience and the Entra-style scopes that name it. */
+const RESOURCES = new Map<string, string[]>([
+  [SAMPLE_API_AUDIENCE, [DEFAULT_SAMPLE_API_SCOPE]],
+  [SAMPLE_TODO_API_AUDIENCE, [SAMPLE_TODO_API_SCOPE]],
+]);
+
+/** The audiences whose scopes `scope` (a space-separated request parameter) names. */
+function resourcesNamedBy(scope: unknown): string[] {
+  const requested = String(scope ?? '').split(' ');
+  return [...RESOURCES].filter(([, scopes]) => scopes.some((s) => requested.includes(s))).map(([audience]) => audience);
+}
 export interface DevProviderOptions {
   issuer: string;
   /** Origins of the BFF (and of Vite's dev server) whose callback URLs are registered. */
@@ -125,16 +137,21 @@ export function createDevProvider(options: DevProviderOptions): Provider {
         enabled: true,
         // MSAL sends Entra-style scopes and no `resource`: map the API scope to its audience.
         defaultResource: (ctx: KoaContextWithOIDC, _client: unknown, oneOf?: readonly string[]) => {
-          if (oneOf) return oneOf;
-          const scope = String(ctx.oidc.params?.scope ?? '');
-          return scope.split(' ').some((s) => s.startsWith(`${SAMPLE_API_AUDIENCE}/`)) ? SAMPLE_API_AUDIENCE : undefined;
+          // The code grant takes no `scope` parameter, but MSAL sends the one it redeems for (as Entra reads it): the raw form has it.
+          const named = resourcesNamedBy(ctx.oidc.params?.scope ?? (ctx.oidc.body as { scope?: unknown } | undefined)?.scope);
+          if (oneOf) {
+            const chosen = oneOf.filter((r) => named.includes(r));
+            return chosen.length === 1 ? chosen[0]! : [...oneOf];
+          }
+          return named.length > 1 ? named : named[0];
         },
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx: KoaContextWithOIDC, resource: string) => {
-          if (resource !== SAMPLE_API_AUDIENCE) throw new errors.InvalidTarget();
+          const scopes = RESOURCES.get(resource);
+          if (!scopes) throw new errors.InvalidTarget();
           return {
-            scope: DEFAULT_SAMPLE_API_SCOPE,
-            audience: SAMPLE_API_AUDIENCE,
+            scope: scopes.join(' '),
+            audience: resource,
             accessTokenTTL: options.accessTokenTtlSeconds,
             accessTokenFormat: 'jwt',
             jwt: { sign: { alg: 'RS256' } },

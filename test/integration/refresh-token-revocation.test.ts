@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientAuthentication } from '../../server/identity/client-credential';
 import { createLogger } from '../../server/log';
-import { signOutAtIdp, startInspectableStack } from '../support/stack';
+import { parseForm, TestBrowser } from '../support/browser';
+import { startEntraEmulator, type EntraEmulator } from '../support/entra-emulator';
+import { loadIframes, signOutAtIdp, startInspectableStack } from '../support/stack';
 
 /**
  * Issue 15, item 4: RFC 7009 revocation of a signed-out user's refresh token, against the real dev
@@ -145,6 +147,41 @@ describe('refresh-token revocation at sign-out, against the dev IdP', () => {
     } finally {
       await endpoint.close();
     }
+  });
+});
+
+describe('refresh-token revocation at sign-out, against the Entra emulator (no revocation_endpoint)', () => {
+  let entra: EntraEmulator | undefined;
+  let env: Env | undefined;
+  afterEach(async () => {
+    await env?.stack.close();
+    await entra?.close();
+  });
+
+  it('Entra publishes no revocation endpoint: a global sign-out attempts no revocation, holds nothing, and is otherwise unchanged', async () => {
+    entra = await startEntraEmulator();
+    const clientId = '0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e';
+    const clientSecret = 'emulated~entra~client~secret~not~for~production';
+    env = await start({ ENTRA_TENANT_ID: entra.tenantId, ENTRA_CLIENT_ID: clientId, ENTRA_CLIENT_SECRET: clientSecret, ENTRA_CLOUD_INSTANCE: entra.origin, OIDC_CA_FILE: entra.caFile });
+    const bff = env.stack.url;
+    entra.registerApplication({ clientId, clientSecret, redirectUris: [`${bff}/auth/callback`, `${bff}/`], frontchannelLogoutUrl: `${bff}/auth/frontchannel-logout` });
+    expect(env.stack.bff.idp.revocationEndpoint).toBeUndefined();
+
+    // Two sign-ins, two sign-outs: one from the SPA, one by Entra's front-channel iframe.
+    for (const path of ['spa', 'frontchannel'] as const) {
+      const browser = new TestBrowser(entra.ca);
+      const form = parseForm((await browser.get((await browser.get(`${bff}/auth/login`)).headers.location!)).body, entra.origin);
+      const back = await browser.post(form.action, { form: { ...form.fields, username: 'alice@contoso.example', password: 'password' } });
+      const sid = new URL(back.headers.location!).searchParams.get('session_state')!;
+      expect((await browser.get(back.headers.location!)).status).toBe(302);
+      expect(Object.values(env.tokenCacheOf(entra.account('alice@contoso.example').homeAccountId)!.RefreshToken)).toHaveLength(1);
+      if (path === 'spa') expect((await browser.api(`${bff}/auth/logout`, { method: 'POST' })).status).toBe(200);
+      else expect((await loadIframes([`${bff}/auth/frontchannel-logout?sid=${encodeURIComponent(sid)}`]))[0]!.status).toBe(200);
+    }
+    expect(env.events.filter((e) => e.event === 'auth.signout').map((e) => e.path)).toEqual(['spa', 'frontchannel']);
+    expect(revocations(env)).toEqual([]);
+    expect(env.keys('logout:revoke')).toEqual([]);
+    expect(entra.requests.filter((r) => /revo/i.test(r))).toEqual([]);
   });
 });
 

@@ -93,6 +93,16 @@ export class Directory {
   constructor(
     readonly tenantId: string,
     readonly apis: readonly ExposedApi[],
+  /** Every client assertion that authenticated an app, decoded, in order. */
+  readonly clientAssertions: ReceivedAssertion[] = [];
+  /** `jti`s of accepted client assertions until their `exp` (seconds): a second use is refused. */
+  readonly assertionJtis = new Map<string, number>();
+  /**
+   * Delegated consent per user and app (`<clientId> <oid>`): the scopes (`<Application ID
+   * URI>/<name>`, Graph's as https://graph.microsoft.com/<name>) the user agreed to in a
+   * sign-in. As at Entra, it outlives sessions, and a token for any other scope is refused.
+   */
+  readonly consents = new Map<string, Set<string>>();
     readonly users: readonly EntraUser[] = ENTRA_USERS,
   ) {}
 
@@ -116,6 +126,25 @@ export class Directory {
     this.sessions.delete(session.cookie);
   }
 }
+  /** Records consent to `scopes` (authorize request values; OIDC scopes ignored), as the consent prompt would. */
+  consent(clientId: string, oid: string, scopes: Iterable<string>): void {
+    const key = `${clientId} ${oid}`;
+    const granted = this.consents.get(key) ?? new Set<string>();
+    for (const s of scopes) if (!OIDC_SCOPES.has(s)) granted.add(qualifiedScope(s));
+    this.consents.set(key, granted);
+  }
+
+  /** The requested scopes (as in a token request) the user has not consented to for this app. */
+  unconsented(clientId: string, oid: string, scopes: Iterable<string>): string[] {
+    const granted = this.consents.get(`${clientId} ${oid}`) ?? new Set<string>();
+    return [...scopes].filter((s) => !OIDC_SCOPES.has(s) && !s.endsWith('/.default') && !granted.has(qualifiedScope(s)));
+  }
+
 
 /** A random opaque value, base64url: codes, refresh tokens, cookies. */
 export const opaque = (bytes: number) => randomBytes(bytes).toString('base64url');
+export const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
+/** Microsoft Graph's Application ID URI: a bare scope name (User.Read) is Graph's. */
+export const GRAPH_APP_ID_URI = 'https://graph.microsoft.com';
+const qualifiedScope = (scope: string) => (scope.includes('/') ? scope : `${GRAPH_APP_ID_URI}/${scope}`);
+

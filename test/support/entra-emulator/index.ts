@@ -19,7 +19,9 @@ export type { AppRegistration, ExposedApi, TokenRequestRecord } from './director
  * by server/ code). Known differences from the real service, among others: one host and no
  * aliases; tenant by GUID only; access tokens v2.0-shaped but with `aud` = the Application ID
  * URI (real v2.0 tokens carry the API's client id, v1.0 ones the sts.windows.net issuer);
- * fixed lifetimes; one signing key, never rotated; no consent, MFA or Conditional Access
+ * fixed lifetimes; one signing key, never rotated; no consent screen (signing in consents to
+ * every scope the authorize request names, and a token for any scope never consented to is
+ * refused with AADSTS65001, suberror consent_required, as Entra does); no MFA or Conditional Access
  * (an authentication context asked for in the `claims` parameter is granted at once, and kept
  * by the refresh tokens of that sign-in);
  * response_mode=query only; client secrets only; refresh tokens never invalidated at all

@@ -1,12 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
-import { opaque, type AppRegistration, type Directory, type EntraUser } from './directory';
+import { GRAPH_APP_ID_URI, OIDC_SCOPES, opaque, type AppRegistration, type Directory, type EntraUser } from './directory';
 import { EntraError, invalidGrant, invalidRequest, readForm, single } from './http';
 import { clientInfo, type Resource, type TokenIssuer } from './tokens';
 
-const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
 /** Microsoft Graph: the resource Entra picks when a request names no other. */
-const GRAPH = { appIdUri: 'https://graph.microsoft.com', aud: '00000003-0000-0000-c000-000000000000' };
+export const GRAPH = { appIdUri: GRAPH_APP_ID_URI, aud: '00000003-0000-0000-c000-000000000000' };
 
 /**
  * POST /{tenant}/oauth2/v2.0/token: the authorization_code and refresh_token grants of a
@@ -120,6 +119,10 @@ function resourceFor(dir: Directory, requested: Set<string>): Resource {
     const cut = s.lastIndexOf('/');
     const [appIdUri, name] = cut > 0 ? [s.slice(0, cut), s.slice(cut + 1)] : [GRAPH.appIdUri, s];
     byResource.set(appIdUri, [...(byResource.get(appIdUri) ?? []), name]);
+  // Incremental consent: a token for scopes the user never agreed to needs a sign-in that asks for them.
+  if (dir.unconsented(app.clientId, user.oid, requested).length > 0) {
+    throw new EntraError(400, 'invalid_grant', 65001, `The user or administrator has not consented to use the application with ID '${app.clientId}'. Send an interactive authorization request for this user and resource.`, 'consent_required');
+  }
   }
   if (byResource.size > 1) {
     throw new EntraError(400, 'invalid_scope', 28000, 'Provided value for the input parameter scope is not valid because it contains more than one resource.');
