@@ -2,6 +2,7 @@ import { CookieKeys } from './session/cookie-keys';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { apiProxy } from './api/proxy';
+import type { ProxiedApi } from './api/routing';
 import { HttpError } from './errors';
 import { callback } from './auth/callback';
 import { login } from './auth/login';
@@ -29,7 +30,8 @@ import type { Services } from './services';
  * bottom in the order of the defences.
  */
 export interface AppOptions {
-  apiBaseUrl: string;
+  /** The default API (no name, at /api/*) and the named ones (at /api/<name>/*). */
+  apis: ProxiedApi[];
   /** Back-channel logout is on when a verifier is given (off for IdPs without it, e.g. Entra). */
   verifyLogoutToken?: (token: string) => Promise<LogoutToken>;
 }
@@ -65,7 +67,7 @@ export function createApp(services: Services, options: AppOptions): Koa {
   router.get('/readyz', readyz(stores));
   // The API route reads the user's token cache entry alongside the tombstone check (one round trip).
   const signedInWithTokens = requireUser(signOut, (user) => startTokenCacheRead(stores.tokens, user.homeAccountId));
-  router.all(/^\/api(?:\/.*)?$/, requireCsrfHeader, session, signedInWithTokens, apiProxy(services, options.apiBaseUrl));
+  router.all(/^\/api(?:\/.*)?$/, requireCsrfHeader, session, signedInWithTokens, apiProxy(services, options.apis));
 
   app.use(requestLog(log, config.logRequests));
   app.use(problemResponses(log));

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { generateTokenCacheKey, parseTokenCacheKeys, TokenCacheKeyError, type TokenCacheKey } from './auth/token-encryption';
+import { ClientKeyError, loadCertificateCredential, loadPrivateKeyJwtCredential, type ClientCredential } from './identity/client-keys';
 
 /**
  * Configuration is read once, here, from the environment; nothing else reads process.env.
@@ -10,9 +11,18 @@ import { generateTokenCacheKey, parseTokenCacheKeys, TokenCacheKeyError, type To
  */
 
 export type IdentityConfig =
-  | { kind: 'dev'; port: number; accessTokenTtlSeconds: number; frontchannel: boolean; backchannel: boolean; rotateRefreshTokens: boolean }
-  | { kind: 'oidc'; authority: string; clientId: string; clientSecret: string; caFile?: string; ca?: string }
-  | { kind: 'entra'; tenantId: string; clientId: string; clientSecret: string; cloudInstance: string; caFile?: string; ca?: string };
+  | {
+      kind: 'dev';
+      port: number;
+      accessTokenTtlSeconds: number;
+      frontchannel: boolean;
+      backchannel: boolean;
+      rotateRefreshTokens: boolean;
+      /** How the BFF authenticates at the embedded dev IdP (DEV_IDP_CLIENT_AUTH); private_key_jwt keys live in .dev-idp/. */
+      clientAuth: 'client_secret_post' | 'private_key_jwt';
+    }
+  | { kind: 'oidc'; authority: string; clientId: string; credential: ClientCredential; caFile?: string; ca?: string }
+  | { kind: 'entra'; tenantId: string; clientId: string; credential: ClientCredential; cloudInstance: string; caFile?: string; ca?: string };
 
 export interface Config {
   production: boolean;
@@ -50,26 +60,16 @@ export interface Config {
   backchannelLogout: boolean;
   /** Accept logout tokens without `exp` when `iat` is recent (providers that omit it; FINDINGS). */
   logoutTokenExpOptional: boolean;
+  /** RFC 7009 revocation of a signed-out user's refresh tokens, where the IdP has a revocation_endpoint (logout/revocation.ts). */
+  revokeRefreshTokens: boolean;
+  /** How long a sign-out started in the SPA waits for the IdP's end of session before revoking anyway (ms). */
+  revocationDeadlineMs: number;
   /** Least time between two JWKS fetches triggered by an unknown `kid` (an IdP-load guard). */
   jwksCooldownMs: number;
   staticDir: string;
   logRequests: boolean;
 }
 
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
-
-export const DEFAULT_SAMPLE_API_SCOPE = 'api://sample-api/access_as_user';
-
-const port = (fallback: number) =>
-  z.coerce.number({ error: 'expects a port number (1-65535)' }).int('expects a whole port number').min(0).max(65535).default(fallback);
-const positive = (fallback: number, unit: string) =>
-  z.coerce.number({ error: `expects a positive number of ${unit}` }).positive(`expects a positive number of ${unit}`).default(fallback);
-const httpUrl = z.url({ protocol: /^https?$/, error: 'expects an absolute http(s) URL' });
 /** A named downstream API (DOWNSTREAM_APIS): `/api/<name>/*` goes to `baseUrl` with a token for exactly `scopes`. */
 export interface DownstreamApi {
   /** A lower-case path segment, unique. */
@@ -80,6 +80,23 @@ export interface DownstreamApi {
   timeoutMs: number;
 }
 
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_SAMPLE_API_SCOPE = 'api://sample-api/access_as_user';
+/** The second sample API of `npm start`, a named API at /api/todo/* with an audience of its own. */
+export const SAMPLE_TODO_API_NAME = 'todo';
+export const SAMPLE_TODO_API_SCOPE = 'api://sample-todo-api/access_as_user';
+
+const port = (fallback: number) =>
+  z.coerce.number({ error: 'expects a port number (1-65535)' }).int('expects a whole port number').min(0).max(65535).default(fallback);
+const positive = (fallback: number, unit: string) =>
+  z.coerce.number({ error: `expects a positive number of ${unit}` }).positive(`expects a positive number of ${unit}`).default(fallback);
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expects an absolute http(s) URL' });
 const httpsUrl = z.url({ protocol: /^https$/, error: 'expects an absolute https URL' });
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 const flag = z.enum(['0', '1', 'true', 'false'], { error: 'expects 1/true or 0/false' }).transform((v) => v === '1' || v === 'true');
@@ -88,9 +105,6 @@ const flag = z.enum(['0', '1', 'true', 'false'], { error: 'expects 1/true or 0/f
 const SENTINEL_FORM = /^([\w.-]+)@((?:(?:[\w.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5})(?:,(?:[\w.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5})*)$/;
 
 const schema = z.object({
-/** The second sample API of `npm start`, a named API at /api/todo/* with an audience of its own. */
-export const SAMPLE_TODO_API_NAME = 'todo';
-export const SAMPLE_TODO_API_SCOPE = 'api://sample-todo-api/access_as_user';
   NODE_ENV: z.string().optional(),
   PORT: port(3000),
   HOST: z.string().default('localhost'),
@@ -122,16 +136,26 @@ export const SAMPLE_TODO_API_SCOPE = 'api://sample-todo-api/access_as_user';
   ENTRA_TENANT_ID: nonEmpty.optional(),
   ENTRA_CLIENT_ID: nonEmpty.optional(),
   ENTRA_CLIENT_SECRET: nonEmpty.optional(),
+  ENTRA_CLIENT_CERTIFICATE_KEY_FILE: nonEmpty.optional(),
+  ENTRA_CLIENT_CERTIFICATE_FILE: nonEmpty.optional(),
+  ENTRA_CLIENT_CERTIFICATE_THUMBPRINT: z
+    .string()
+    .regex(/^(?:[0-9a-fA-F]{2}:?){19}[0-9a-fA-F]{2}$|^(?:[0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$/, 'expects the certificate\'s thumbprint in hex: 64 digits (SHA-256) or 40 (SHA-1), colons allowed')
+    .optional(),
   ENTRA_CLOUD_INSTANCE: httpsUrl.default('https://login.microsoftonline.com'),
   OIDC_AUTHORITY: httpsUrl.optional(),
   OIDC_CLIENT_ID: nonEmpty.optional(),
   OIDC_CLIENT_SECRET: nonEmpty.optional(),
+  OIDC_CLIENT_KEY_FILE: nonEmpty.optional(),
+  OIDC_CLIENT_KEY_ID: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'expects a key id of 1-128 printable characters, no spaces').optional(),
+  OIDC_CLIENT_KEY_ALG: z.enum(['RS256', 'PS256', 'ES256'], { error: 'expects RS256, PS256 (RSA keys) or ES256 (EC P-256 keys)' }).optional(),
   OIDC_CA_FILE: nonEmpty.optional(),
   DEV_IDP_PORT: port(4443),
   DEV_IDP_ACCESS_TOKEN_TTL: positive(3600, 'seconds'),
   DEV_IDP_FRONTCHANNEL: flag.default(true),
   DEV_IDP_BACKCHANNEL: flag.default(true),
   DEV_IDP_ROTATE_REFRESH_TOKENS: flag.default(false),
+  DEV_IDP_CLIENT_AUTH: z.enum(['client_secret_post', 'private_key_jwt'], { error: 'expects client_secret_post or private_key_jwt' }).default('client_secret_post'),
   JWKS_REFETCH_COOLDOWN_SECONDS: z.coerce.number({ error: 'expects a number of seconds (0 or more)' }).min(0, 'expects a number of seconds (0 or more)').default(30),
   API_BASE_URL: httpUrl.optional(),
   API_ALLOW_PLAINTEXT_HTTP: flag.default(false),
@@ -147,9 +171,13 @@ export const SAMPLE_TODO_API_SCOPE = 'api://sample-todo-api/access_as_user';
     .lt(1, 'expects a share between 0 and 1, e.g. 0.25')
     .default(0.25),
   SAMPLE_API_PORT: port(4000),
+  SAMPLE_TODO_API_PORT: z.coerce.number({ error: 'expects a port number (1-65535)' }).int('expects a whole port number').min(0).max(65535).optional(),
+  DOWNSTREAM_APIS: z.string().optional(),
   POST_LOGOUT_REDIRECT_URI: httpUrl.optional(),
   BACKCHANNEL_LOGOUT: flag.optional(),
   LOGOUT_TOKEN_EXP_OPTIONAL: flag.default(false),
+  REVOKE_REFRESH_TOKENS: flag.default(true),
+  REVOCATION_DEADLINE_SECONDS: positive(180, 'seconds'),
   STATIC_DIR: z.string().default('dist/client'),
   LOG_REQUESTS: flag.default(true),
 });
@@ -171,21 +199,23 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash) {
     problems.push('PUBLIC_URL: expects an origin only, e.g. https://app.example.com (no path, query or fragment)');
   }
-  SAMPLE_TODO_API_PORT: z.coerce.number({ error: 'expects a port number (1-65535)' }).int('expects a whole port number').min(0).max(65535).optional(),
-  DOWNSTREAM_APIS: z.string().optional(),
 
-  const entraVars = ['ENTRA_TENANT_ID', 'ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET'] as const;
-  const oidcVars = ['OIDC_AUTHORITY', 'OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET'] as const;
-  const entraSet = entraVars.filter((k) => e[k] !== undefined);
-  const oidcSet = oidcVars.filter((k) => e[k] !== undefined);
+  // A provider is meant when any of its variables is set: then its ids are required, and
+  // exactly one client credential (entraCredential, oidcCredential).
+  const entraIds = ['ENTRA_TENANT_ID', 'ENTRA_CLIENT_ID'] as const;
+  const oidcIds = ['OIDC_AUTHORITY', 'OIDC_CLIENT_ID'] as const;
+  const entraSet = [...entraIds, ...ENTRA_CREDENTIAL_VARS].filter((k) => e[k] !== undefined);
+  const oidcSet = [...oidcIds, ...OIDC_CREDENTIAL_VARS].filter((k) => e[k] !== undefined);
   if (entraSet.length > 0 && oidcSet.length > 0) {
     problems.push(`ENTRA_* and OIDC_*: set one identity provider, not both (found ${[...entraSet, ...oidcSet].join(', ')})`);
   }
-  for (const [group, set] of [[entraVars, entraSet], [oidcVars, oidcSet]] as const) {
-    if (set.length > 0 && set.length < group.length) {
-      for (const k of group.filter((k) => !set.includes(k as never))) problems.push(`${k}: is required when ${set.join(', ')} is set`);
+  for (const [ids, set] of [[entraIds, entraSet], [oidcIds, oidcSet]] as const) {
+    if (set.length > 0) {
+      for (const k of ids.filter((k) => !set.includes(k as never))) problems.push(`${k}: is required when ${set.join(', ')} is set`);
     }
   }
+  const entraClientCredential = entraSet.length > 0 ? entraCredential(e, problems) : undefined;
+  const oidcClientCredential = oidcSet.length > 0 ? oidcCredential(e, problems) : undefined;
 
   let tokenCacheKeys: TokenCacheKey[] | undefined;
   if (e.TOKEN_CACHE_KEY) {
@@ -228,22 +258,22 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   }
 
   let identity: IdentityConfig;
-  if (entraSet.length === entraVars.length) {
+  if (e.ENTRA_TENANT_ID && e.ENTRA_CLIENT_ID && entraClientCredential) {
     identity = {
       kind: 'entra',
-      tenantId: e.ENTRA_TENANT_ID!,
-      clientId: e.ENTRA_CLIENT_ID!,
-      clientSecret: e.ENTRA_CLIENT_SECRET!,
+      tenantId: e.ENTRA_TENANT_ID,
+      clientId: e.ENTRA_CLIENT_ID,
+      credential: entraClientCredential,
       cloudInstance: e.ENTRA_CLOUD_INSTANCE.replace(/\/+$/, ''),
       caFile: e.OIDC_CA_FILE,
       ca,
     };
-  } else if (oidcSet.length === oidcVars.length) {
+  } else if (e.OIDC_AUTHORITY && e.OIDC_CLIENT_ID && oidcClientCredential) {
     identity = {
       kind: 'oidc',
-      authority: e.OIDC_AUTHORITY!.replace(/\/+$/, ''),
-      clientId: e.OIDC_CLIENT_ID!,
-      clientSecret: e.OIDC_CLIENT_SECRET!,
+      authority: e.OIDC_AUTHORITY.replace(/\/+$/, ''),
+      clientId: e.OIDC_CLIENT_ID,
+      credential: oidcClientCredential,
       caFile: e.OIDC_CA_FILE,
       ca,
     };
@@ -255,6 +285,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       frontchannel: e.DEV_IDP_FRONTCHANNEL,
       backchannel: e.DEV_IDP_BACKCHANNEL,
       rotateRefreshTokens: e.DEV_IDP_ROTATE_REFRESH_TOKENS,
+      clientAuth: e.DEV_IDP_CLIENT_AUTH,
     };
   }
 
@@ -270,6 +301,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       problems.push('JWKS_REFETCH_COOLDOWN_SECONDS: must be at least 1 in production (0 lets every logout token with an unknown kid refetch the IdP\'s JWKS)');
     }
   }
+  const named = downstreamApis(env, e, production);
+  problems.push(...named.problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const sessionKeys = e.SESSION_KEYS ?? [randomBytes(32).toString('base64url')];
@@ -295,14 +328,17 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       scopes: e.API_SCOPES ?? [DEFAULT_SAMPLE_API_SCOPE],
       timeoutMs: e.API_TIMEOUT_MS,
       samplePort: e.SAMPLE_API_PORT,
+      // With SAMPLE_API_PORT=0 (tests) the todo API takes a free port too.
+      sampleTodoPort: e.SAMPLE_TODO_API_PORT ?? (e.SAMPLE_API_PORT === 0 ? 0 : e.SAMPLE_API_PORT + 1),
+      named: named.apis,
     },
     accessTokenMinRemainingShare: e.ACCESS_TOKEN_MIN_REMAINING_SHARE,
     openedEntryCacheBytes: Math.floor(e.OPENED_ENTRY_CACHE_MB * 2 ** 20),
     postLogoutRedirectUri: e.POST_LOGOUT_REDIRECT_URI ?? `${publicUrl.origin}/`,
     backchannelLogout: e.BACKCHANNEL_LOGOUT ?? identity.kind !== 'entra',
     logoutTokenExpOptional: e.LOGOUT_TOKEN_EXP_OPTIONAL,
-  const named = downstreamApis(env, e, production);
-  problems.push(...named.problems);
+    revokeRefreshTokens: e.REVOKE_REFRESH_TOKENS,
+    revocationDeadlineMs: e.REVOCATION_DEADLINE_SECONDS * 1000,
     jwksCooldownMs: e.JWKS_REFETCH_COOLDOWN_SECONDS * 1000,
     staticDir: e.STATIC_DIR,
     logRequests: e.LOG_REQUESTS,
@@ -310,99 +346,77 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   return deepFreeze(config);
 }
 
+const ENTRA_CERTIFICATE_VARS = ['ENTRA_CLIENT_CERTIFICATE_KEY_FILE', 'ENTRA_CLIENT_CERTIFICATE_FILE', 'ENTRA_CLIENT_CERTIFICATE_THUMBPRINT'] as const;
+const ENTRA_CREDENTIAL_VARS = ['ENTRA_CLIENT_SECRET', ...ENTRA_CERTIFICATE_VARS] as const;
+const OIDC_KEY_VARS = ['OIDC_CLIENT_KEY_FILE', 'OIDC_CLIENT_KEY_ID', 'OIDC_CLIENT_KEY_ALG'] as const;
+const OIDC_CREDENTIAL_VARS = ['OIDC_CLIENT_SECRET', ...OIDC_KEY_VARS] as const;
+
+/**
+ * Entra's client credential: a secret, or a certificate (its private key from a PEM file, and the
+ * certificate from a PEM file or by thumbprint), never both. Problems name the variables.
+ */
+function entraCredential(e: z.infer<typeof schema>, problems: string[]): ClientCredential | undefined {
+  const certificateSet = ENTRA_CERTIFICATE_VARS.filter((k) => e[k] !== undefined);
+  if (e.ENTRA_CLIENT_SECRET && certificateSet.length > 0) {
+    problems.push(`ENTRA_CLIENT_SECRET and ${certificateSet.join(', ')}: set one client credential, not both: a secret (ENTRA_CLIENT_SECRET) or a certificate (ENTRA_CLIENT_CERTIFICATE_*)`);
+    return undefined;
+  }
+  if (e.ENTRA_CLIENT_SECRET) return { kind: 'client_secret_post', secret: e.ENTRA_CLIENT_SECRET };
+  const { ENTRA_CLIENT_CERTIFICATE_KEY_FILE: keyFile, ENTRA_CLIENT_CERTIFICATE_FILE: certificateFile, ENTRA_CLIENT_CERTIFICATE_THUMBPRINT: thumbprint } = e;
+  if (certificateSet.length === 0) {
+    problems.push(
+      'ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_KEY_FILE: a client credential is required: a secret (ENTRA_CLIENT_SECRET), or a certificate ' +
+        '(ENTRA_CLIENT_CERTIFICATE_KEY_FILE with ENTRA_CLIENT_CERTIFICATE_FILE or ENTRA_CLIENT_CERTIFICATE_THUMBPRINT)',
+    );
+    return undefined;
+  }
+  const before = problems.length;
+  if (!keyFile) problems.push(`ENTRA_CLIENT_CERTIFICATE_KEY_FILE: is required when ${certificateSet.join(', ')} is set: the certificate's private key, a PEM file`);
+  if (certificateFile && thumbprint) {
+    problems.push('ENTRA_CLIENT_CERTIFICATE_FILE and ENTRA_CLIENT_CERTIFICATE_THUMBPRINT: set one, not both (with the file, the thumbprint is computed from it)');
+  } else if (!certificateFile && !thumbprint) {
+    problems.push(
+      'ENTRA_CLIENT_CERTIFICATE_FILE or ENTRA_CLIENT_CERTIFICATE_THUMBPRINT: is required with ENTRA_CLIENT_CERTIFICATE_KEY_FILE: the certificate as a PEM file ' +
+        '(its chain is sent as x5c, for subject name/issuer authentication), or its thumbprint',
+    );
+  }
+  if (problems.length > before || !keyFile) return undefined;
+  try {
+    return loadCertificateCredential(keyFile, certificateFile ? { file: certificateFile } : { thumbprint: thumbprint! });
+  } catch (err) {
+    if (!(err instanceof ClientKeyError)) throw err;
+    problems.push(`${err.about === 'certificate' ? 'ENTRA_CLIENT_CERTIFICATE_FILE' : 'ENTRA_CLIENT_CERTIFICATE_KEY_FILE'}: ${err.message}`);
+    return undefined;
+  }
+}
+
+/** A generic provider's client credential: a secret (client_secret_post), or a private key file (private_key_jwt), never both. */
+function oidcCredential(e: z.infer<typeof schema>, problems: string[]): ClientCredential | undefined {
+  const keySet = OIDC_KEY_VARS.filter((k) => e[k] !== undefined);
+  if (e.OIDC_CLIENT_SECRET && keySet.length > 0) {
+    problems.push(`OIDC_CLIENT_SECRET and ${keySet.join(', ')}: set one client credential, not both: a secret (OIDC_CLIENT_SECRET) or a private key (OIDC_CLIENT_KEY_*)`);
+    return undefined;
+  }
+  if (e.OIDC_CLIENT_SECRET) return { kind: 'client_secret_post', secret: e.OIDC_CLIENT_SECRET };
+  if (!e.OIDC_CLIENT_KEY_FILE) {
+    problems.push(
+      keySet.length > 0
+        ? `OIDC_CLIENT_KEY_FILE: is required when ${keySet.join(', ')} is set: the private key (PEM or JWK) that signs the client assertions`
+        : 'OIDC_CLIENT_SECRET or OIDC_CLIENT_KEY_FILE: a client credential is required: a secret (client_secret_post), or a private key file, PEM or JWK (private_key_jwt)',
+    );
+    return undefined;
+  }
+  try {
+    return loadPrivateKeyJwtCredential(e.OIDC_CLIENT_KEY_FILE, { kid: e.OIDC_CLIENT_KEY_ID, alg: e.OIDC_CLIENT_KEY_ALG });
+  } catch (err) {
+    if (!(err instanceof ClientKeyError)) throw err;
+    problems.push(`OIDC_CLIENT_KEY_FILE: ${err.message}${e.OIDC_CLIENT_KEY_ALG ? ' (OIDC_CLIENT_KEY_ALG)' : ''}`);
+    return undefined;
+  }
+}
+
 const LOOPBACK_FORMS = 'localhost, 127.0.0.0/8 or [::1]';
 
-function redisTarget(e: z.infer<typeof schema>): RedisTarget | undefined {
-  const replicas = e.REDIS_SIGNOUT_REPLICAS === undefined ? {} : { signOutReplicas: e.REDIS_SIGNOUT_REPLICAS };
-  if (e.REDIS_SENTINEL) {
-    const { name, sentinels } = parseSentinels(e.REDIS_SENTINEL)!;
-    return { kind: 'sentinel', name, sentinels, ...(e.REDIS_PASSWORD ? { password: e.REDIS_PASSWORD } : {}), ...replicas };
-  }
-  if (e.REDIS_URL) return { kind: e.REDIS_CLUSTER ? 'cluster' : 'standalone', url: e.REDIS_URL, ...replicas };
-  return undefined;
-}
-
-/** REDIS_SENTINEL's primary name and sentinel addresses (a bracketed IPv6 host unbracketed), or undefined when it is not of SENTINEL_FORM. */
-function parseSentinels(value: string): { name: string; sentinels: { host: string; port: number }[] } | undefined {
-  const [, name, list] = SENTINEL_FORM.exec(value) ?? [];
-  if (name === undefined || list === undefined) return undefined;
-  const sentinels = list.split(',').map((address) => {
-    const at = address.lastIndexOf(':');
-      // With SAMPLE_API_PORT=0 (tests) the todo API takes a free port too.
-      sampleTodoPort: e.SAMPLE_TODO_API_PORT ?? (e.SAMPLE_API_PORT === 0 ? 0 : e.SAMPLE_API_PORT + 1),
-      named: named.apis,
-    return { host: address.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(at + 1)) };
-  });
-  return { name, sentinels };
-}
-
-/**
- * Production sends access tokens to the API and sessions and tokens to Redis: in clear text only
- * where the traffic stays on this machine, or where an opt-in says, by its name, what it gives up.
- * Hosts are named, never URLs, which may carry a password.
- */
-function productionTransportProblems(e: z.infer<typeof schema>): string[] {
-  const problems: string[] = [];
-  if (e.API_BASE_URL && !e.API_ALLOW_PLAINTEXT_HTTP) {
-    const api = new URL(e.API_BASE_URL);
-    if (api.protocol === 'http:' && !isLoopbackHost(api)) {
-      problems.push(
-        `API_BASE_URL: must be https:// in production, or http:// to a loopback host (${LOOPBACK_FORMS}); got http:// to ${api.hostname}. ` +
-          'Set API_ALLOW_PLAINTEXT_HTTP=1 to send access tokens to it unencrypted anyway',
-      );
-    }
-  }
-  if (e.REDIS_SENTINEL) {
-    if (!e.REDIS_ALLOW_PLAINTEXT) {
-      // The sentinels name the primary; the BFF then connects to it, wherever it is, without TLS.
-      problems.push(
-        'REDIS_SENTINEL: the BFF reaches Sentinel and its primary without TLS (rediss:// is supported with REDIS_URL only). ' +
-          'Set REDIS_ALLOW_PLAINTEXT=1 to send sessions and tokens to Redis unencrypted anyway, on a network you trust',
-      );
-    }
-  } else if (!e.REDIS_URL) {
-    if (!e.SINGLE_INSTANCE_MEMORY_STORES) {
-      problems.push(
-        'REDIS_URL: is required in production: in-memory stores keep sessions and sign-outs in this one process, so a sign-out ' +
-          'does not reach other instances and is forgotten on restart. Set SINGLE_INSTANCE_MEMORY_STORES=1 to run one instance on in-memory stores anyway',
-      );
-    }
-  } else if (!e.REDIS_ALLOW_PLAINTEXT) {
-    const redis = new URL(e.REDIS_URL);
-    if (redis.protocol === 'redis:' && e.REDIS_CLUSTER) {
-      // The root node only announces the cluster's nodes; the BFF then connects to those, wherever they are.
-      problems.push(
-        `REDIS_URL: must be rediss:// (TLS) in production with REDIS_CLUSTER=1, even to a loopback root node (the other nodes are wherever the cluster says); got redis:// to ${redis.hostname}. ` +
-          'Set REDIS_ALLOW_PLAINTEXT=1 to send sessions and tokens to Redis unencrypted anyway',
-      );
-    } else if (redis.protocol === 'redis:' && !isLoopbackHost(redis)) {
-      problems.push(
-        `REDIS_URL: must be rediss:// (TLS) in production, or redis:// to a loopback host (${LOOPBACK_FORMS}); got redis:// to ${redis.hostname}. ` +
-          'Set REDIS_ALLOW_PLAINTEXT=1 to send sessions and tokens to Redis unencrypted anyway',
-      );
-    }
-  }
-  return problems;
-}
-
-/**
- * localhost, 127.0.0.0/8 or ::1, read from the parsed URL's host, so 127.0.0.1.evil.example or
- * a user-info "127.0.0.1@" is not. For http: the URL parser has already put IPv4 in dotted
- * decimal and lower-cased the name; a redis: host is left as written, so only those plain forms
- * count there (127.1 and the like are refused, though a resolver might take them).
- * ::ffff:127.0.0.1 is refused too: a spelling no one needs, whose reach depends on the stack.
- */
-function isLoopbackHost(url: URL): boolean {
-  const host = url.hostname.toLowerCase();
-  if (host === 'localhost' || host === '[::1]') return true;
-  const octets = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host)?.slice(1);
-  return octets !== undefined && octets.every((o) => Number(o) <= 255 && (o === '0' || !o.startsWith('0')));
-}
-
-function deepFreeze<T extends object>(value: T): Readonly<T> {
-  for (const v of Object.values(value)) if (v && typeof v === 'object' && !ArrayBuffer.isView(v)) deepFreeze(v);
-  return Object.freeze(value);
-}
 /** A named API's name: a lower-case path segment of letters, digits and inner hyphens. */
 const API_NAME = /^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
 /** A scope as RFC 6749 §3.3 allows one (printable ASCII but space, `"` and `\`). */
@@ -491,3 +505,91 @@ function checkedBaseUrl(variable: string, raw: string | undefined, production: b
   return parsed.data.replace(/\/+$/, '');
 }
 
+function redisTarget(e: z.infer<typeof schema>): RedisTarget | undefined {
+  const replicas = e.REDIS_SIGNOUT_REPLICAS === undefined ? {} : { signOutReplicas: e.REDIS_SIGNOUT_REPLICAS };
+  if (e.REDIS_SENTINEL) {
+    const { name, sentinels } = parseSentinels(e.REDIS_SENTINEL)!;
+    return { kind: 'sentinel', name, sentinels, ...(e.REDIS_PASSWORD ? { password: e.REDIS_PASSWORD } : {}), ...replicas };
+  }
+  if (e.REDIS_URL) return { kind: e.REDIS_CLUSTER ? 'cluster' : 'standalone', url: e.REDIS_URL, ...replicas };
+  return undefined;
+}
+
+/** REDIS_SENTINEL's primary name and sentinel addresses (a bracketed IPv6 host unbracketed), or undefined when it is not of SENTINEL_FORM. */
+function parseSentinels(value: string): { name: string; sentinels: { host: string; port: number }[] } | undefined {
+  const [, name, list] = SENTINEL_FORM.exec(value) ?? [];
+  if (name === undefined || list === undefined) return undefined;
+  const sentinels = list.split(',').map((address) => {
+    const at = address.lastIndexOf(':');
+    return { host: address.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(at + 1)) };
+  });
+  return { name, sentinels };
+}
+
+/**
+ * Production sends access tokens to the API and sessions and tokens to Redis: in clear text only
+ * where the traffic stays on this machine, or where an opt-in says, by its name, what it gives up.
+ * Hosts are named, never URLs, which may carry a password.
+ */
+function productionTransportProblems(e: z.infer<typeof schema>): string[] {
+  const problems: string[] = [];
+  if (e.API_BASE_URL && !e.API_ALLOW_PLAINTEXT_HTTP) {
+    const api = new URL(e.API_BASE_URL);
+    if (api.protocol === 'http:' && !isLoopbackHost(api)) {
+      problems.push(
+        `API_BASE_URL: must be https:// in production, or http:// to a loopback host (${LOOPBACK_FORMS}); got http:// to ${api.hostname}. ` +
+          'Set API_ALLOW_PLAINTEXT_HTTP=1 to send access tokens to it unencrypted anyway',
+      );
+    }
+  }
+  if (e.REDIS_SENTINEL) {
+    if (!e.REDIS_ALLOW_PLAINTEXT) {
+      // The sentinels name the primary; the BFF then connects to it, wherever it is, without TLS.
+      problems.push(
+        'REDIS_SENTINEL: the BFF reaches Sentinel and its primary without TLS (rediss:// is supported with REDIS_URL only). ' +
+          'Set REDIS_ALLOW_PLAINTEXT=1 to send sessions and tokens to Redis unencrypted anyway, on a network you trust',
+      );
+    }
+  } else if (!e.REDIS_URL) {
+    if (!e.SINGLE_INSTANCE_MEMORY_STORES) {
+      problems.push(
+        'REDIS_URL: is required in production: in-memory stores keep sessions and sign-outs in this one process, so a sign-out ' +
+          'does not reach other instances and is forgotten on restart. Set SINGLE_INSTANCE_MEMORY_STORES=1 to run one instance on in-memory stores anyway',
+      );
+    }
+  } else if (!e.REDIS_ALLOW_PLAINTEXT) {
+    const redis = new URL(e.REDIS_URL);
+    if (redis.protocol === 'redis:' && e.REDIS_CLUSTER) {
+      // The root node only announces the cluster's nodes; the BFF then connects to those, wherever they are.
+      problems.push(
+        `REDIS_URL: must be rediss:// (TLS) in production with REDIS_CLUSTER=1, even to a loopback root node (the other nodes are wherever the cluster says); got redis:// to ${redis.hostname}. ` +
+          'Set REDIS_ALLOW_PLAINTEXT=1 to send sessions and tokens to Redis unencrypted anyway',
+      );
+    } else if (redis.protocol === 'redis:' && !isLoopbackHost(redis)) {
+      problems.push(
+        `REDIS_URL: must be rediss:// (TLS) in production, or redis:// to a loopback host (${LOOPBACK_FORMS}); got redis:// to ${redis.hostname}. ` +
+          'Set REDIS_ALLOW_PLAINTEXT=1 to send sessions and tokens to Redis unencrypted anyway',
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * localhost, 127.0.0.0/8 or ::1, read from the parsed URL's host, so 127.0.0.1.evil.example or
+ * a user-info "127.0.0.1@" is not. For http: the URL parser has already put IPv4 in dotted
+ * decimal and lower-cased the name; a redis: host is left as written, so only those plain forms
+ * count there (127.1 and the like are refused, though a resolver might take them).
+ * ::ffff:127.0.0.1 is refused too: a spelling no one needs, whose reach depends on the stack.
+ */
+function isLoopbackHost(url: URL): boolean {
+  const host = url.hostname.toLowerCase();
+  if (host === 'localhost' || host === '[::1]') return true;
+  const octets = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host)?.slice(1);
+  return octets !== undefined && octets.every((o) => Number(o) <= 255 && (o === '0' || !o.startsWith('0')));
+}
+
+function deepFreeze<T extends object>(value: T): Readonly<T> {
+  for (const v of Object.values(value)) if (v && typeof v === 'object' && !ArrayBuffer.isView(v)) deepFreeze(v);
+  return Object.freeze(value);
+}

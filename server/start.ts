@@ -13,6 +13,7 @@ import { createOutbound } from './http/outbound';
 import { discoverIdentityProvider, identityEndpoint, type IdentityProvider } from './identity/provider';
 import { createLogger, type Logger } from './log';
 import { logoutTokenVerifier } from './logout/logout-token';
+import { RefreshTokenRevocation } from './logout/revocation';
 import { SignOutService } from './logout/sign-out';
 import { Tombstones } from './logout/tombstones';
 import { startSampleApi, type SampleApi } from './sample-api';
@@ -28,12 +29,12 @@ export interface RunningBff {
   idp: IdentityProvider;
   devIdp?: DevIdp;
   sampleApi?: SampleApi;
-  apiBaseUrl: string;
   /** The second sample API (audience api://sample-todo-api), the named API `todo` when none is configured. */
   sampleTodoApi?: SampleApi;
-  close(): Promise<void>;
+  apiBaseUrl: string;
   /** Every API the proxy serves: the default (no name) first, then the named ones. */
   apis: ProxiedApi[];
+  close(): Promise<void>;
 }
 
 export interface StartOptions {
@@ -62,6 +63,7 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
         frontchannel: config.identity.frontchannel,
         backchannel: config.identity.backchannel && config.backchannelLogout,
         rotateRefreshTokens: config.identity.rotateRefreshTokens,
+        clientAuth: config.identity.clientAuth,
       });
       closers.push(() => devIdp!.close());
       log.info('dev-idp.started', { issuer: devIdp.issuer });
@@ -86,8 +88,6 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
       apiBaseUrl = sampleApi.url;
       log.info('sample-api.started', { url: sampleApi.url });
     }
-
-    const stores = options.stores ?? createStores(config);
     let sampleTodoApi: SampleApi | undefined;
     const named: ProxiedApi[] = [];
     for (const api of config.api.named) {
@@ -102,11 +102,16 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
       named.push({ name: api.name, baseUrl, scopes: api.scopes, timeoutMs: api.timeoutMs, mount: `/api/${api.name}` });
     }
     const apis: ProxiedApi[] = [{ baseUrl: apiBaseUrl, scopes: config.api.scopes, timeoutMs: config.api.timeoutMs, mount: '/api' }, ...named];
+
+    const stores = options.stores ?? createStores(config);
     closers.push(() => stores.close());
     const tombstones = new Tombstones(stores.logout, config.sessionAbsoluteMs, () => stores.now());
     const sealer = new TokenSealer(config.tokenCacheKeys);
     const msal = msalClientFactory(idp, outbound, { store: stores.tokens, tombstones, sealer, ttlMs: config.sessionAbsoluteMs, log });
-    const signOut = new SignOutService(stores, tombstones, log, config.sessionAbsoluteMs);
+    // Closed before the stores (closers run in reverse): no deadline or retry outlives them.
+    const revocation = config.revokeRefreshTokens ? new RefreshTokenRevocation(idp, outbound, stores.logout, sealer, log, { deadlineMs: config.revocationDeadlineMs }) : undefined;
+    if (revocation) closers.push(() => revocation.close());
+    const signOut = new SignOutService(stores, tombstones, log, config.sessionAbsoluteMs, revocation);
     const opened = new OpenedEntries(sealer, { maxBytes: config.openedEntryCacheBytes });
     closers.push(async () => opened.close());
     const accessToken = accessTokens(msal, log, {
@@ -156,14 +161,14 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
       idp,
       devIdp,
       sampleApi,
+      sampleTodoApi,
       apiBaseUrl,
+      apis,
       close: async () => {
         for (const close of closers.reverse()) await close();
       },
     };
-      sampleTodoApi,
   } catch (err) {
-      apis,
     for (const close of closers.reverse()) await Promise.resolve(close()).catch(() => {});
     throw err;
   }

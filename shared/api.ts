@@ -27,6 +27,7 @@ export const ErrorCodes = [
   'login_failed',
   'idp_error',
   'invalid_path',
+  'invalid_scope',
   'not_found',
   'method_not_allowed',
   'payload_too_large',
@@ -48,7 +49,8 @@ export interface Problem {
   /**
    * With `reauthenticate` from /api/* when the API sent a claims challenge: a same-origin path
    * (`/auth/login?...`) that signs in again asking the IdP for those claims and comes back to
-   * the route the SPA named in X-Return-To. Navigate the whole page there.
+   * the route the SPA named in X-Return-To. Navigate the whole page there. Also when the API's
+   * scopes were never granted (incremental consent): then the sign-in asks for them.
    */
   signInUrl?: string;
 }

@@ -12,16 +12,16 @@ const MAX_QUERY_CHARS = 4096;
 const invalidPath = () => new HttpError(400, 'invalid_path', 'The API path is not valid.');
 
 /**
- * The downstream URL for `/api/<rest>` (`rawPath` as received, still percent-encoded), under
- * `baseUrl`'s path. Throws 400 invalid_path for any path a downstream server could resolve
+ * The downstream URL for `<mount>/<rest>` (`rawPath` as received, still percent-encoded; `mount`
+ * is `/api` or a named API's `/api/<name>`), under `baseUrl`'s path. Throws 400 invalid_path for any path a downstream server could resolve
  * outside that base, or read as something other than what the BFF checked:
  * - a segment that `isUnsafeSegment` refuses (dot segments, RFC 3986 §5.2.4, in any encoding;
  *   encoded `/` or `\`; control characters);
- * - a `%` that starts no valid percent-encoding (RFC 3986 §2.1), `//` after `/api` (an
+ * - a `%` that starts no valid percent-encoding (RFC 3986 §2.1), `//` after the mount (an
  *   authority, RFC 3986 §3.3), or an over-long path or query.
  */
-export function downstreamUrl(baseUrl: string, rawPath: string, querystring: string): URL {
-  const rest = rawPath.replace(/^\/api(?=\/|$)/, '');
+export function downstreamUrl(baseUrl: string, rawPath: string, querystring: string, mount = '/api'): URL {
+  const rest = rawPath.startsWith(mount) && (rawPath.length === mount.length || rawPath[mount.length] === '/') ? rawPath.slice(mount.length) : rawPath;
   if (rest.length > MAX_PATH_CHARS || querystring.length > MAX_QUERY_CHARS || rest.startsWith('//') || /%(?![0-9a-f]{2})/i.test(rest)) {
     throw invalidPath();
   }

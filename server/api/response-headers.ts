@@ -14,12 +14,12 @@ const REPRESENTATION = ['content-type', 'content-encoding', 'content-language', 
  * The API answer's headers the browser gets: REPRESENTATION; Retry-After on 429 and 503
  * (RFC 9110 §10.2.3, RFC 6585 §4); Content-Length on an answer to HEAD, where it describes the
  * representation and frames nothing; Location (RFC 9110 §10.2.2, e.g. on 201) only when it
- * names a resource under the API base, rewritten to its `/api/…` path, so that it can neither
+ * names a resource under the API base, rewritten to its `/api/…` (`/api/<name>/…`) path, so that it can neither
  * send the SPA's fetch to another origin nor reveal where the API lives.
  */
 export function responseHeaders(
   upstream: { statusCode?: number; headers: IncomingHttpHeaders },
-  request: { method: string; target: URL; baseUrl: string },
+  request: { method: string; target: URL; baseUrl: string; mount?: string },
 ): Record<string, string> {
   const kept: Record<string, string> = {};
   const single = (name: string) => {
@@ -35,13 +35,13 @@ export function responseHeaders(
   const length = single('content-length');
   if (request.method === 'HEAD' && length !== undefined && /^\d+$/.test(length)) kept['content-length'] = length;
   const location = single('location');
-  const bffLocation = location === undefined ? undefined : apiPathFor(location, request.target, request.baseUrl);
+  const bffLocation = location === undefined ? undefined : apiPathFor(location, request.target, request.baseUrl, request.mount ?? '/api');
   if (bffLocation !== undefined) kept.location = bffLocation;
   return kept;
 }
 
-/** `/api/<rest>` for a URI reference under the API base (resolved against the request's target). */
-function apiPathFor(reference: string, target: URL, baseUrl: string): string | undefined {
+/** `<mount>/<rest>` for a URI reference under the API base (resolved against the request's target). */
+function apiPathFor(reference: string, target: URL, baseUrl: string, mount: string): string | undefined {
   let resolved: URL;
   try {
     resolved = new URL(reference, target);
@@ -52,5 +52,5 @@ function apiPathFor(reference: string, target: URL, baseUrl: string): string | u
   const basePath = base.pathname.replace(/\/$/, '');
   if (resolved.origin !== base.origin) return undefined;
   if (resolved.pathname !== basePath && !resolved.pathname.startsWith(`${basePath}/`)) return undefined;
-  return `/api${resolved.pathname.slice(basePath.length)}${resolved.search}`;
+  return `${mount}${resolved.pathname.slice(basePath.length)}${resolved.search}`;
 }

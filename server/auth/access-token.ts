@@ -192,8 +192,40 @@ function holdsAccessToken(serialized: string, token: string): boolean {
   }
 }
 
+/**
+ * The IdP will not issue a token for these scopes until the user consents to them in a sign-in
+ * that asks for them (incremental consent): the session itself is fine. Thrown as a 401
+ * reauthenticate; the proxy adds the `signInUrl` that asks for the API's scopes.
+ */
+export class ConsentRequiredError extends HttpError {
+  constructor(cause: unknown) {
+    super(401, 'reauthenticate', 'Sign in to allow this app to use the API.', { cause });
+    this.name = 'ConsentRequiredError';
+  }
+}
+
+/** Entra's "the user or administrator has not consented" (AADSTS65001). */
+const ENTRA_CONSENT_REQUIRED = '65001';
+
+/**
+ * Whether the IdP refused a token for scopes not granted yet, rather than the grant as a whole:
+ * Entra answers invalid_grant with suberror consent_required and AADSTS65001 (or
+ * consent_required itself); oidc-provider, invalid_scope for a scope its refresh token lacks
+ * (refresh_token grant, RFC 6749 §6) or invalid_target for a resource it lacks (RFC 8707 §2).
+ */
+export function consentRequired(err: unknown): boolean {
+  if (!(err instanceof AuthError)) return false;
+  const errorNo = (err as { errorNo?: unknown }).errorNo;
+  return (
+    ['consent_required', 'invalid_scope', 'invalid_target'].includes(err.errorCode) ||
+    err.subError === 'consent_required' ||
+    String(errorNo) === ENTRA_CONSENT_REQUIRED
+  );
+}
+
 function tokenError(err: unknown, user: SessionUser, log: Logger): HttpError {
   if (err instanceof HttpError) return err;
+  if (consentRequired(err)) return new ConsentRequiredError(err);
   if (err instanceof TokenCacheKeyError) {
     // Operator error (TOKEN_CACHE_KEY changed without keeping the old key): say so in the
     // log; the user can only sign in again.

@@ -43,7 +43,8 @@ export function callback(services: Services, pendingLogins: PendingLogins, sessi
       result = await msal({ guard: { signInStartedAt } }).acquireTokenByCode(
         {
           code,
-          scopes: loginScopes(config.api.scopes),
+          // A named API's scopes, when the sign-in asked for them (incremental consent).
+          scopes: loginScopes(pending.scopes ?? config.api.scopes),
           redirectUri: callbackUrl(config.publicUrl),
           codeVerifier: pending.verifier,
           nonce: pending.nonce,

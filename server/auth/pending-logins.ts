@@ -12,6 +12,8 @@ export interface PendingLogin {
   createdAt: number;
   /** The claims request (JSON) the authorize request carried: the code redemption asks for it too. */
   claims?: string;
+  /** A named API's scopes the sign-in asked for (incremental consent): the code is redeemed for them. */
+  scopes?: string[];
 }
 
 export interface PendingLoginOptions {
@@ -102,10 +104,15 @@ export class PendingLogins {
     if (!sealed || !PendingLogins.isState(state)) return undefined;
     try {
       const value = JSON.parse(this.sealer.open(sealed, state)) as Record<string, unknown>;
-      const { nonce, verifier, returnTo, createdAt, claims } = value;
+      const { nonce, verifier, returnTo, createdAt, claims, scopes } = value;
       if (typeof nonce !== 'string' || typeof verifier !== 'string' || typeof returnTo !== 'string' || typeof createdAt !== 'number') return undefined;
       if (claims !== undefined && (typeof claims !== 'object' || claims === null || Array.isArray(claims))) return undefined;
-      return { state, nonce, verifier, returnTo, createdAt, ...(claims === undefined ? {} : { claims: JSON.stringify(claims) }) };
+      if (scopes !== undefined && !(Array.isArray(scopes) && scopes.every((s) => typeof s === 'string'))) return undefined;
+      return {
+        state, nonce, verifier, returnTo, createdAt,
+        ...(claims === undefined ? {} : { claims: JSON.stringify(claims) }),
+        ...(scopes === undefined ? {} : { scopes: scopes as string[] }),
+      };
     } catch {
       return undefined;
     }

@@ -13,6 +13,21 @@ export const callbackUrl = (publicUrl: string) => `${publicUrl}/auth/callback`;
 /** Every sign-in asks for these: MSAL adds openid, profile and offline_access itself. */
 export const loginScopes = (apiScopes: readonly string[]) => ['email', ...apiScopes];
 
+/**
+ * `scope` on /auth/login (incremental consent, as signInPath writes it): some or all scopes of
+ * ONE configured API, space-separated; absent, the default API's. Anything else is 400
+ * invalid_scope, so a sign-in never asks the IdP for scopes someone else chose, and a code is
+ * redeemed for one resource (Entra refuses two: AADSTS28000).
+ */
+export function scopeParameter(raw: unknown, apis: readonly { scopes: readonly string[] }[]): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const invalid = () => badRequest('invalid_scope', "The scope parameter must name scopes of one of this application's APIs.");
+  if (typeof raw !== 'string' || raw.length > MAX_LOGIN_QUERY) throw invalid();
+  const scopes = [...new Set(raw.split(' ').filter(Boolean))];
+  if (scopes.length === 0 || !apis.some((api) => scopes.every((s) => api.scopes.includes(s)))) throw invalid();
+  return scopes;
+}
+
 /** /auth/login refuses longer query strings. */
 export const MAX_LOGIN_QUERY = 4096;
 /** The largest claims request a sign-in carries (its JSON, in UTF-8 bytes). */
@@ -26,12 +41,14 @@ const MAX_RETURN_TO_WITH_CLAIMS = 2560;
 
 /**
  * The same-origin sign-in URL (a path) that asks the IdP for `claims` (a claims request's
- * JSON, as claimsRequest returns it) and comes back to `returnTo`; returnTo becomes "/" where
- * it would not fit /auth/login's limits.
+ * JSON, as claimsRequest returns it) and/or for `scopes` (a named API's, for incremental
+ * consent; scopeParameter reads them back) and comes back to `returnTo`; returnTo becomes "/"
+ * where it would not fit /auth/login's limits.
  */
-export function signInPath(returnTo: string, claims: string): string {
-  const encodedClaims = Buffer.from(claims).toString('base64url');
-  const build = (to: string) => `/auth/login?returnTo=${encodeURIComponent(to)}&claims=${encodedClaims}`;
+export function signInPath(returnTo: string, { claims, scopes }: { claims?: string; scopes?: readonly string[] }): string {
+  const encodedClaims = claims === undefined ? '' : `&claims=${Buffer.from(claims).toString('base64url')}`;
+  const encodedScopes = scopes === undefined ? '' : `&scope=${encodeURIComponent(scopes.join(' '))}`;
+  const build = (to: string) => `/auth/login?returnTo=${encodeURIComponent(to)}${encodedScopes}${encodedClaims}`;
   const path = build(fitReturnTo(safeReturnTo(returnTo), claims));
   return path.length - '/auth/login?'.length <= MAX_LOGIN_QUERY ? path : build('/');
 }

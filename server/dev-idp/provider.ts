@@ -1,6 +1,7 @@
 import Provider, { errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { DEFAULT_SAMPLE_API_SCOPE, SAMPLE_TODO_API_SCOPE } from '../config';
+import { CLIENT_JWKS_PATH } from '../identity/client-keys';
 import { DEV_TENANT_ID, findUserById } from './users';
 
 export const DEV_BFF_CLIENT_ID = 'bff';
@@ -9,7 +10,6 @@ export const ANOTHER_APP_CLIENT_ID = 'another-app';
 /** Dev only: the BFF's secret at the embedded IdP. Production secrets come from ENTRA_* or OIDC_* variables. */
 export const DEV_BFF_CLIENT_SECRET = 'dev-only-bff-secret-not-for-production';
 export const SAMPLE_API_AUDIENCE = 'api://sample-api';
-
 export const SAMPLE_TODO_API_AUDIENCE = 'api://sample-todo-api';
 /** The dev IdP's APIs (resource servers): each audience and the Entra-style scopes that name it. */
 const RESOURCES = new Map<string, string[]>([
@@ -22,6 +22,7 @@ function resourcesNamedBy(scope: unknown): string[] {
   const requested = String(scope ?? '').split(' ');
   return [...RESOURCES].filter(([, scopes]) => scopes.some((s) => requested.includes(s))).map(([audience]) => audience);
 }
+
 export interface DevProviderOptions {
   issuer: string;
   /** Origins of the BFF (and of Vite's dev server) whose callback URLs are registered. */
@@ -41,16 +42,25 @@ export interface DevProviderOptions {
   backchannel: boolean;
   /** Origins of "another app" (its page comes with the SPA). */
   anotherAppOrigins: string[];
+  /**
+   * How the BFF authenticates (DEV_IDP_CLIENT_AUTH): its secret in the body, or private_key_jwt
+   * with the public key read from the BFF's JWKS at the first origin (/.well-known/jwks.json).
+   */
+  clientAuth?: 'client_secret_post' | 'private_key_jwt';
 }
 
 function bffClient(origins: string[], options: DevProviderOptions): ClientMetadata {
   const [primary] = origins;
+  // MSAL posts its secret in the body (FINDINGS); oidc-provider defaults to Basic. With
+  // private_key_jwt the IdP fetches the BFF's JWKS (its loopback fetch allows the BFF's origin).
+  const credential: Partial<ClientMetadata> =
+    options.clientAuth === 'private_key_jwt'
+      ? { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: `${primary}${CLIENT_JWKS_PATH}` }
+      : { token_endpoint_auth_method: 'client_secret_post', client_secret: DEV_BFF_CLIENT_SECRET };
   return {
     client_id: DEV_BFF_CLIENT_ID,
-    client_secret: DEV_BFF_CLIENT_SECRET,
     client_name: 'BFF (development)',
-    // MSAL posts its secret in the body (FINDINGS); oidc-provider defaults to Basic.
-    token_endpoint_auth_method: 'client_secret_post',
+    ...credential,
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     redirect_uris: origins.map((o) => `${o}/auth/callback`),
@@ -132,10 +142,16 @@ export function createDevProvider(options: DevProviderOptions): Provider {
       claimsParameter: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       backchannelLogout: { enabled: true },
-      revocation: { enabled: true },
+      // RFC 7009 §2.1: a client revokes only its own tokens (the BFF's at sign-out); said
+      // explicitly, as oidc-provider asks, rather than left to its default.
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       resourceIndicators: {
         enabled: true,
-        // MSAL sends Entra-style scopes and no `resource`: map the API scope to its audience.
+        // MSAL sends Entra-style scopes and no `resource`: map each API scope to its audience.
+        // An authorize request may name several APIs (incremental consent asks for the default
+        // API's scopes alongside); a token request gets the one its `scope` names, and only
+        // from a grant that holds it: a refresh for scopes the sign-in did not ask for is
+        // invalid_scope (the refresh token lacks them), as a real IdP refuses ungranted scopes.
         defaultResource: (ctx: KoaContextWithOIDC, _client: unknown, oneOf?: readonly string[]) => {
           // The code grant takes no `scope` parameter, but MSAL sends the one it redeems for (as Entra reads it): the raw form has it.
           const named = resourcesNamedBy(ctx.oidc.params?.scope ?? (ctx.oidc.body as { scope?: unknown } | undefined)?.scope);

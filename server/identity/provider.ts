@@ -1,6 +1,7 @@
 import { ProtocolMode } from '@azure/msal-node';
 import type { Config } from '../config';
 import type { Outbound } from '../http/outbound';
+import type { ClientCredential } from './client-keys';
 
 /**
  * Everything the BFF needs to know about its identity provider, resolved once at start-up:
@@ -14,10 +15,13 @@ export interface IdentityProvider {
   protocolMode: ProtocolMode;
   knownAuthorities: string[];
   clientId: string;
-  clientSecret: string;
+  /** How the BFF authenticates at the IdP: exactly one kind (client-keys.ts). */
+  credential: ClientCredential;
   /** The discovery document as JSON text, for MSAL's authorityMetadata. */
   metadataJson: string;
   endSessionEndpoint?: string;
+  /** RFC 7009 §2 / RFC 8414 §2: where refresh tokens are revoked at sign-out; Entra publishes none. */
+  revocationEndpoint?: string;
   jwksUri: string;
   /** id_token_signing_alg_values_supported, the algorithms logout tokens may use. */
   signingAlgorithms?: string[];
@@ -48,20 +52,20 @@ export interface IdentityEndpoint {
   kind: IdentityProvider['kind'];
   authority: string;
   clientId: string;
-  clientSecret: string;
+  credential: ClientCredential;
 }
 
 /** Where the configured provider lives; the embedded dev IdP reports its own endpoint. */
-export function identityEndpoint(config: Config, devIdp?: { issuer: string; clientId: string; clientSecret: string }): IdentityEndpoint {
+export function identityEndpoint(config: Config, devIdp?: { issuer: string; clientId: string; credential: ClientCredential }): IdentityEndpoint {
   const id = config.identity;
   switch (id.kind) {
     case 'entra':
-      return { kind: 'entra', authority: `${id.cloudInstance}/${id.tenantId}`, clientId: id.clientId, clientSecret: id.clientSecret };
+      return { kind: 'entra', authority: `${id.cloudInstance}/${id.tenantId}`, clientId: id.clientId, credential: id.credential };
     case 'oidc':
-      return { kind: 'oidc', authority: id.authority, clientId: id.clientId, clientSecret: id.clientSecret };
+      return { kind: 'oidc', authority: id.authority, clientId: id.clientId, credential: id.credential };
     case 'dev':
       if (!devIdp) throw new Error('the embedded dev IdP is not running');
-      return { kind: 'dev', authority: devIdp.issuer, clientId: devIdp.clientId, clientSecret: devIdp.clientSecret };
+      return { kind: 'dev', authority: devIdp.issuer, clientId: devIdp.clientId, credential: devIdp.credential };
   }
 }
 
@@ -92,9 +96,10 @@ export async function discoverIdentityProvider(endpoint: IdentityEndpoint, outbo
     // login.microsoftonline.com's instance discovery (offline, or a cloud it has no entry for).
     knownAuthorities: [authorityUrl.host],
     clientId: endpoint.clientId,
-    clientSecret: endpoint.clientSecret,
+    credential: endpoint.credential,
     metadataJson: JSON.stringify(metadata),
     endSessionEndpoint: typeof metadata.end_session_endpoint === 'string' ? metadata.end_session_endpoint : undefined,
+    revocationEndpoint: typeof metadata.revocation_endpoint === 'string' ? metadata.revocation_endpoint : undefined,
     jwksUri: metadata.jwks_uri as string,
     signingAlgorithms: Array.isArray(metadata.id_token_signing_alg_values_supported) ? (metadata.id_token_signing_alg_values_supported as string[]) : undefined,
     origin: new URL(metadata.authorization_endpoint as string).origin,

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
-import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, customFetch, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Outbound } from '../http/outbound';
 
 export interface SampleApiOptions {
@@ -29,6 +29,8 @@ export interface SampleApiCall {
   tokenId?: string;
   /** The token's `acrs` claim: the Conditional Access authentication contexts it satisfied. */
   acrs?: string[];
+  /** The `aud` of the bearer token presented, read before any check (so a refused token shows too). */
+  presentedAudience?: string | string[];
   status: number;
   /** The WWW-Authenticate it answered with, if any. */
   challenge?: string;
@@ -116,6 +118,7 @@ export function createSampleApiApp(options: Omit<SampleApiOptions, 'port' | 'hos
       call.challenge = ctx.response.get('WWW-Authenticate') || undefined;
       call.tokenId = ctx.state.tokenId as string | undefined;
       call.acrs = ctx.state.acrs as string[] | undefined;
+      call.presentedAudience = ctx.state.presentedAudience as string | string[] | undefined;
       controls.calls.push(call);
     }
   });
@@ -128,6 +131,11 @@ export function createSampleApiApp(options: Omit<SampleApiOptions, 'port' | 'hos
       ctx.body = { error, message };
     };
     if (!token) return deny('missing_token', 'A bearer access token is required.');
+    try {
+      ctx.state.presentedAudience = decodeJwt(token).aud;
+    } catch {
+      // Not a JWT at all: jwtVerify below refuses it.
+    }
     let claims: JWTPayload;
     let typ: string | undefined;
     try {

@@ -91,6 +91,8 @@ function registeredClient(dir: Directory, tenant: string, params: URLSearchParam
 
 function issueCode(ctx: Context, dir: Directory, app: AppRegistration, redirectUri: string, params: URLSearchParams, session: BrowserSession) {
   session.clients.add(app.clientId);
+  // No consent screen: signing in grants what the app asked for (extraScopesToConsent included).
+  dir.consent(app.clientId, session.oid, (params.get('scope') ?? '').split(' ').filter(Boolean));
   const code = opaque(48);
   const challenge = params.get('code_challenge') ?? undefined;
   dir.codes.set(code, {

@@ -10,6 +10,8 @@ export class EntraError extends Error {
     readonly error: string,
     readonly aadsts: number,
     description: string,
+    /** Entra's `suberror` (e.g. consent_required, which MSAL reads as interaction required). */
+    readonly suberror?: string,
   ) {
     super(`AADSTS${aadsts}: ${description}`);
   }
@@ -19,6 +21,7 @@ export class EntraError extends Error {
       error: this.error,
       error_description: `${this.message} Trace ID: ${randomUUID()} Correlation ID: ${randomUUID()} Timestamp: ${new Date().toISOString()}`,
       error_codes: [this.aadsts],
+      ...(this.suberror ? { suberror: this.suberror } : {}),
       timestamp: new Date().toISOString(),
       trace_id: randomUUID(),
       correlation_id: randomUUID(),
