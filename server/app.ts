@@ -5,12 +5,14 @@ import { apiProxy } from './api/proxy';
 import type { ProxiedApi } from './api/routing';
 import { HttpError } from './errors';
 import { callback } from './auth/callback';
+import { clientJwks } from './auth/client-jwks';
 import { login } from './auth/login';
 import { PendingLogins } from './auth/pending-logins';
 import { sessionInfo } from './auth/session';
 import { startTokenCacheRead } from './auth/token-cache';
 import { requireCsrfHeader } from './http/csrf';
 import { healthz, readyz } from './http/health';
+import { CLIENT_JWKS_PATH } from './identity/client-keys';
 import { boundedUrl } from './http/limits';
 import { problemResponses } from './http/problem';
 import { requestLog } from './http/request-log';
@@ -63,6 +65,7 @@ export function createApp(services: Services, options: AppOptions): Koa {
     router.post('/auth/backchannel-logout', noCache, backchannelLogout(services, options.verifyLogoutToken));
     router.get('/auth/backchannel-logout', noCache, methodNotAllowed('POST'));
   }
+  router.get(CLIENT_JWKS_PATH, clientJwks(services.idp.credential));
   router.get('/healthz', healthz);
   router.get('/readyz', readyz(stores));
   // The API route reads the user's token cache entry alongside the tombstone check (one round trip).

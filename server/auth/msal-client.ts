@@ -1,5 +1,6 @@
-import { ConfidentialClientApplication, LogLevel } from '@azure/msal-node';
+import { ConfidentialClientApplication, LogLevel, type NodeAuthOptions } from '@azure/msal-node';
 import type { Outbound } from '../http/outbound';
+import { signClientAssertion, type ClientCredential } from '../identity/client-credential';
 import type { IdentityProvider } from '../identity/provider';
 import { userCachePlugin, type SignOutGuard, type TokenCacheClientOptions, type TokenCacheRead } from './token-cache';
 
@@ -30,7 +31,7 @@ export function msalClientFactory(idp: IdentityProvider, outbound: Outbound, cac
     new ConfidentialClientApplication({
       auth: {
         clientId: idp.clientId,
-        clientSecret: idp.clientSecret,
+        ...msalCredential(idp.credential, String(discovery.token_endpoint)),
         authority: idp.authority,
         knownAuthorities: idp.knownAuthorities,
         authorityMetadata,
@@ -42,4 +43,23 @@ export function msalClientFactory(idp: IdentityProvider, outbound: Outbound, cac
       },
       cache: { cachePlugin: userCachePlugin({ ...cache, pending, guard }, homeAccountId) },
     });
+}
+
+/**
+ * The credential as MSAL takes it (msal-node 7 NodeAuthOptions): a secret; a certificate
+ * (`clientCertificate`: MSAL signs a PS256 assertion with `x5t#S256`, or RS256 with `x5t` for a
+ * SHA-1 thumbprint, and sends `x5c` when given); or a private_key_jwt assertion from our callback,
+ * which MSAL calls for each token request with the token endpoint (discovery's, if it names none).
+ */
+function msalCredential(credential: ClientCredential, tokenEndpoint: string): Pick<NodeAuthOptions, 'clientSecret' | 'clientCertificate' | 'clientAssertion'> {
+  switch (credential.kind) {
+    case 'client_secret_post':
+      return { clientSecret: credential.secret };
+    case 'certificate': {
+      const { thumbprint, privateKeyPem: privateKey, certificatePem: x5c } = credential;
+      return { clientCertificate: thumbprint.alg === 'sha256' ? { thumbprintSha256: thumbprint.hex, privateKey, x5c } : { thumbprint: thumbprint.hex, privateKey, x5c } };
+    }
+    case 'private_key_jwt':
+      return { clientAssertion: ({ clientId, tokenEndpoint: audience }) => signClientAssertion(credential, clientId, audience ?? tokenEndpoint) };
+  }
 }

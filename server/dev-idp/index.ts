@@ -5,7 +5,8 @@ import type { Context, Next } from 'koa';
 import { ensureDevCertificates } from './certs';
 import { frontchannelLogoutPage } from './frontchannel';
 import { interactions } from './interactions';
-import { ensureDevKeys } from './keys';
+import { loadPrivateKeyJwtCredential, type ClientCredential } from '../identity/client-keys';
+import { ensureDevClientKey, ensureDevKeys } from './keys';
 import { createDevProvider, DEV_BFF_CLIENT_ID, DEV_BFF_CLIENT_SECRET } from './provider';
 
 export { DEV_BFF_CLIENT_ID, DEV_BFF_CLIENT_SECRET };
@@ -23,6 +24,8 @@ export interface DevIdpOptions {
   backchannel?: boolean;
   /** Refresh-token rotation with reuse detection; default off (DEV_IDP_ROTATE_REFRESH_TOKENS). */
   rotateRefreshTokens?: boolean;
+  /** How the BFF client authenticates (DEV_IDP_CLIENT_AUTH); default client_secret_post. */
+  clientAuth?: 'client_secret_post' | 'private_key_jwt';
   /** Origins of "another app", the public SPA client. */
   anotherAppOrigins?: string[];
   /** Told of each token grant (type and client only), for dev logs and tests. */
@@ -37,6 +40,10 @@ export interface DevIdp {
   caFile: string;
   clientId: string;
   clientSecret: string;
+  /** The BFF's credential here: the dev secret, or the private_key_jwt key made in dataDir. */
+  credential: ClientCredential;
+  /** With private_key_jwt: the BFF's key file (what OIDC_CLIENT_KEY_FILE names for a BFF of `npm run idp`). */
+  clientKeyFile?: string;
   /** The private signing key: tests sign logout tokens the way the IdP does. */
   signingKey: JWK;
   close(): Promise<void>;
@@ -49,6 +56,8 @@ export interface DevIdp {
 export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const dataDir = options.dataDir ?? '.dev-idp';
   const [certs, keys] = await Promise.all([ensureDevCertificates(dataDir), ensureDevKeys(dataDir)]);
+  const clientKeyFile = options.clientAuth === 'private_key_jwt' ? await ensureDevClientKey(dataDir) : undefined;
+  const credential: ClientCredential = clientKeyFile ? loadPrivateKeyJwtCredential(clientKeyFile) : { kind: 'client_secret_post', secret: DEV_BFF_CLIENT_SECRET };
   let handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void = (_req, res) => {
     res.statusCode = 503;
     res.end();
@@ -70,6 +79,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     backchannel: options.backchannel ?? true,
     rotateRefreshTokens: options.rotateRefreshTokens ?? false,
     anotherAppOrigins: options.anotherAppOrigins ?? ['http://localhost:5174'],
+    clientAuth: options.clientAuth,
   });
   if (options.onGrantError) {
     const onGrantError = options.onGrantError;
@@ -89,6 +99,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     caFile: certs.caFile,
     clientId: DEV_BFF_CLIENT_ID,
     clientSecret: DEV_BFF_CLIENT_SECRET,
+    credential,
+    clientKeyFile,
     signingKey: keys.jwks.keys[0]!,
     close: () =>
       new Promise<void>((resolve) => {

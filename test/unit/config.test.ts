@@ -40,7 +40,7 @@ describe('configuration', () => {
 
   it('asks for the rest of a half-configured identity provider', () => {
     const problems = problemsOf({ ENTRA_TENANT_ID: 'contoso' });
-    expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(/^ENTRA_CLIENT_ID: is required/), expect.stringMatching(/^ENTRA_CLIENT_SECRET: is required/)]));
+    expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(/^ENTRA_CLIENT_ID: is required/), expect.stringMatching(/^ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_KEY_FILE: a client credential is required/)]));
   });
 
   it('refuses two identity providers at once', () => {

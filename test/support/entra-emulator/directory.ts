@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ReceivedAssertion } from './client-assertion';
 
 /**
  * What the emulated tenant knows: its users, the app registrations, the APIs they expose, and
@@ -25,7 +26,10 @@ export const ENTRA_USERS: readonly EntraUser[] = [
 /** An app registration, as the Authentication and Certificates & secrets blades hold it. */
 export interface AppRegistration {
   clientId: string;
-  clientSecret: string;
+  /** A client secret ("Certificates & secrets"); an app may have a secret, a certificate, or both. */
+  clientSecret?: string;
+  /** An uploaded certificate, PEM: client assertions signed with its key authenticate the app. */
+  certificate?: string;
   /** Web platform redirect URIs. Entra checks post_logout_redirect_uri against these too. */
   redirectUris: string[];
   /** The one "Front-channel logout URL" of the app. */
@@ -89,10 +93,6 @@ export class Directory {
   /** Every authorize request's parameters, in order (tests check what the app asked for). */
   readonly authorizeRequests: URLSearchParams[] = [];
   readonly tokenRequests: TokenRequestRecord[] = [];
-
-  constructor(
-    readonly tenantId: string,
-    readonly apis: readonly ExposedApi[],
   /** Every client assertion that authenticated an app, decoded, in order. */
   readonly clientAssertions: ReceivedAssertion[] = [];
   /** `jti`s of accepted client assertions until their `exp` (seconds): a second use is refused. */
@@ -103,6 +103,10 @@ export class Directory {
    * sign-in. As at Entra, it outlives sessions, and a token for any other scope is refused.
    */
   readonly consents = new Map<string, Set<string>>();
+
+  constructor(
+    readonly tenantId: string,
+    readonly apis: readonly ExposedApi[],
     readonly users: readonly EntraUser[] = ENTRA_USERS,
   ) {}
 
@@ -122,10 +126,6 @@ export class Directory {
     return session;
   }
 
-  endSession(session: BrowserSession): void {
-    this.sessions.delete(session.cookie);
-  }
-}
   /** Records consent to `scopes` (authorize request values; OIDC scopes ignored), as the consent prompt would. */
   consent(clientId: string, oid: string, scopes: Iterable<string>): void {
     const key = `${clientId} ${oid}`;
@@ -140,11 +140,15 @@ export class Directory {
     return [...scopes].filter((s) => !OIDC_SCOPES.has(s) && !s.endsWith('/.default') && !granted.has(qualifiedScope(s)));
   }
 
+  endSession(session: BrowserSession): void {
+    this.sessions.delete(session.cookie);
+  }
+}
 
-/** A random opaque value, base64url: codes, refresh tokens, cookies. */
-export const opaque = (bytes: number) => randomBytes(bytes).toString('base64url');
 export const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
 /** Microsoft Graph's Application ID URI: a bare scope name (User.Read) is Graph's. */
 export const GRAPH_APP_ID_URI = 'https://graph.microsoft.com';
 const qualifiedScope = (scope: string) => (scope.includes('/') ? scope : `${GRAPH_APP_ID_URI}/${scope}`);
 
+/** A random opaque value, base64url: codes, refresh tokens, cookies. */
+export const opaque = (bytes: number) => randomBytes(bytes).toString('base64url');

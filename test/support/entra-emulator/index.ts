@@ -5,6 +5,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { ensureDevCertificates } from '../../../server/dev-idp/certs';
 import { authorize, login } from './authorize';
+import type { ReceivedAssertion } from './client-assertion';
 import { Directory, type AppRegistration, type ExposedApi, type TokenRequestRecord } from './directory';
 import { endSession } from './logout';
 import { instanceDiscovery, keys, openidConfiguration } from './metadata';
@@ -12,6 +13,7 @@ import { token } from './token';
 import { loginHint, TokenIssuer } from './tokens';
 
 export type { AppRegistration, ExposedApi, TokenRequestRecord } from './directory';
+export type { ReceivedAssertion } from './client-assertion';
 
 /**
  * A test-only Microsoft Entra ID on loopback HTTPS: one tenant, the v2.0 endpoints MSAL Node and
@@ -24,7 +26,8 @@ export type { AppRegistration, ExposedApi, TokenRequestRecord } from './director
  * refused with AADSTS65001, suberror consent_required, as Entra does); no MFA or Conditional Access
  * (an authentication context asked for in the `claims` parameter is granted at once, and kept
  * by the refresh tokens of that sign-in);
- * response_mode=query only; client secrets only; refresh tokens never invalidated at all
+ * response_mode=query only; client secrets and certificates (no federated credentials), one
+ * certificate per app, and a client assertion's jti is refused a second use; refresh tokens never invalidated at all
  * (Entra does on password reset or admin revocation); one account per browser session.
  */
 export interface EntraEmulatorOptions {
@@ -66,6 +69,8 @@ export interface EntraEmulator {
   authorizeRequests: URLSearchParams[];
   /** Every token request's grant type and `claims` parameter, in order. */
   tokenRequests: TokenRequestRecord[];
+  /** Every client assertion that authenticated an app (header and claims), in order. */
+  clientAssertions: ReceivedAssertion[];
   /** Every front-channel logout URL it would load at sign-out. */
   frontchannelLogoutUrls(): string[];
   account(login: string): EntraAccount;
@@ -114,6 +119,7 @@ export async function startEntraEmulator(options: EntraEmulatorOptions = {}): Pr
     requests,
     authorizeRequests: dir.authorizeRequests,
     tokenRequests: dir.tokenRequests,
+    clientAssertions: dir.clientAssertions,
     registerApplication(registration) {
       dir.apps.set(registration.clientId, registration);
       return registration;

@@ -1,6 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import { GRAPH_APP_ID_URI, OIDC_SCOPES, opaque, type AppRegistration, type Directory, type EntraUser } from './directory';
+import { decodeJwt } from 'jose';
+import { JWT_BEARER, verifyClientAssertion } from './client-assertion';
 import { EntraError, invalidGrant, invalidRequest, readForm, single } from './http';
 import { clientInfo, type Resource, type TokenIssuer } from './tokens';
 
@@ -9,7 +11,8 @@ export const GRAPH = { appIdUri: GRAPH_APP_ID_URI, aud: '00000003-0000-0000-c000
 
 /**
  * POST /{tenant}/oauth2/v2.0/token: the authorization_code and refresh_token grants of a
- * confidential client (client_secret_post, or Basic). Errors come as Entra renders them.
+ * confidential client (client_secret_post, Basic, or a certificate's client assertion). Errors
+ * come as Entra renders them.
  */
 export function token(dir: Directory, tokens: TokenIssuer) {
   return async function tokenRequest(ctx: Context) {
@@ -19,7 +22,7 @@ export function token(dir: Directory, tokens: TokenIssuer) {
       if (ctx.params.tenant !== dir.tenantId) throw new EntraError(400, 'invalid_request', 90002, `Tenant '${ctx.params.tenant}' not found.`);
       const form = await readForm(ctx);
       dir.tokenRequests.push({ grantType: form.get('grant_type') ?? undefined, claims: form.get('claims') ?? undefined });
-      const app = authenticateClient(dir, ctx, form);
+      const app = await authenticateClient(dir, tokens, ctx, form);
       const grantType = single(form, 'grant_type');
       if (grantType === 'authorization_code') ctx.body = await redeemCode(dir, tokens, app, form);
       else if (grantType === 'refresh_token') ctx.body = await redeemRefreshToken(dir, tokens, app, form);
@@ -33,9 +36,33 @@ export function token(dir: Directory, tokens: TokenIssuer) {
   };
 }
 
-function authenticateClient(dir: Directory, ctx: Context, form: URLSearchParams): AppRegistration {
+/**
+ * A client secret (client_secret_post or Basic) or a certificate's client assertion (RFC 7523),
+ * each only for an app that has that kind of credential registered.
+ */
+async function authenticateClient(dir: Directory, tokens: TokenIssuer, ctx: Context, form: URLSearchParams): Promise<AppRegistration> {
   let clientId = single(form, 'client_id');
   let secret = single(form, 'client_secret');
+  const assertion = single(form, 'client_assertion');
+  if (assertion !== undefined) {
+    if (secret !== undefined || ctx.get('authorization')) throw invalidRequest(9002313, 'Invalid request. Request is malformed or invalid.');
+    if (single(form, 'client_assertion_type') !== JWT_BEARER) {
+      throw invalidRequest(900144, "The request body must contain the following parameter: 'client_assertion_type'.");
+    }
+    let app: AppRegistration | undefined;
+    try {
+      app = dir.apps.get(clientId ?? String(decodeJwt(assertion).iss));
+    } catch {
+      throw new EntraError(401, 'invalid_client', 50027, 'JWT token is invalid or malformed.');
+    }
+    if (!app) throw new EntraError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId ?? ''}' was not found in the directory.`);
+    if (!app.certificate) {
+      throw new EntraError(401, 'invalid_client', 700027, `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - No certificates are configured for app Id '${app.clientId}'.]`);
+    }
+    const tokenEndpoint = tokens.issuer.replace(/\/v2\.0$/, '/oauth2/v2.0/token');
+    dir.clientAssertions.push(await verifyClientAssertion(assertion, { clientId: app.clientId, certificate: app.certificate }, tokenEndpoint, dir.assertionJtis));
+    return app;
+  }
   const basic = /^Basic ([A-Za-z0-9+/]+=*)$/i.exec(ctx.get('authorization'))?.[1];
   if (basic) {
     const [id, pass] = Buffer.from(basic, 'base64').toString('utf8').split(':').map(decodeURIComponent);
@@ -47,7 +74,8 @@ function authenticateClient(dir: Directory, ctx: Context, form: URLSearchParams)
   if (!app) throw new EntraError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory.`);
   if (!secret) throw new EntraError(401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
   const given = Buffer.from(secret);
-  const expected = Buffer.from(app.clientSecret);
+  // An app with a certificate and no secret has no secret to match.
+  const expected = Buffer.from(app.clientSecret ?? '');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new EntraError(401, 'invalid_client', 7000215, 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.');
   }
@@ -91,6 +119,10 @@ async function redeemRefreshToken(dir: Directory, tokens: TokenIssuer, app: AppR
 async function tokenResponse(dir: Directory, tokens: TokenIssuer, app: AppRegistration, user: EntraUser, sid: string, scope: string, form: URLSearchParams, acrs: string[], nonce?: string) {
   const requested = new Set(scope.split(' ').filter(Boolean));
   const resource = resourceFor(dir, requested);
+  // Incremental consent: a token for scopes the user never agreed to needs a sign-in that asks for them.
+  if (dir.unconsented(app.clientId, user.oid, requested).length > 0) {
+    throw new EntraError(400, 'invalid_grant', 65001, `The user or administrator has not consented to use the application with ID '${app.clientId}'. Send an interactive authorization request for this user and resource.`, 'consent_required');
+  }
   let refreshToken: string | undefined;
   if (requested.has('offline_access')) {
     refreshToken = opaque(96);
@@ -119,10 +151,6 @@ function resourceFor(dir: Directory, requested: Set<string>): Resource {
     const cut = s.lastIndexOf('/');
     const [appIdUri, name] = cut > 0 ? [s.slice(0, cut), s.slice(cut + 1)] : [GRAPH.appIdUri, s];
     byResource.set(appIdUri, [...(byResource.get(appIdUri) ?? []), name]);
-  // Incremental consent: a token for scopes the user never agreed to needs a sign-in that asks for them.
-  if (dir.unconsented(app.clientId, user.oid, requested).length > 0) {
-    throw new EntraError(400, 'invalid_grant', 65001, `The user or administrator has not consented to use the application with ID '${app.clientId}'. Send an interactive authorization request for this user and resource.`, 'consent_required');
-  }
   }
   if (byResource.size > 1) {
     throw new EntraError(400, 'invalid_scope', 28000, 'Provided value for the input parameter scope is not valid because it contains more than one resource.');
