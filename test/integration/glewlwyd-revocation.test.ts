@@ -17,7 +17,7 @@ describe.skipIf(!hasGlewlwyd)('refresh-token revocation at sign-out, against Gle
   let running: { glewlwyd: Glewlwyd; stack: Stack; close(): Promise<void> } | undefined;
   afterEach(() => running?.close());
 
-  it('after a sign-out started in the SPA and Glewlwyd\'s end session, the refresh token no longer works at Glewlwyd', async () => {
+  it("after a sign-out started in the SPA and Glewlwyd's end session, the refresh token no longer works at Glewlwyd", async () => {
     const memory = new Map<string, unknown>();
     const lines: string[] = [];
     running = await startGlewlwydStack({}, { stores: createStores({}, { memory }), logger: createLogger((line) => lines.push(line)) });
