@@ -3,8 +3,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SAMPLE_TODO_API_SCOPE } from '../../server/config';
 import { SAMPLE_API_AUDIENCE, SAMPLE_TODO_API_AUDIENCE } from '../../server/dev-idp/provider';
 import { devUsers } from '../../server/dev-idp/users';
-import type { SampleApiControls } from '../../server/sample-api';
-import type { TestBrowser, Response } from '../support/browser';
+import { createOutbound } from '../../server/http/outbound';
+import { startSampleApi, type SampleApi, type SampleApiControls } from '../../server/sample-api';
+import { TestBrowser, type Response } from '../support/browser';
+import { startEntraEmulator, type EntraEmulator } from '../support/entra-emulator';
 import { echo, RawUpstream, type RecordedRequest } from '../support/raw-upstream';
 import { everythingReceived, JWT_PATTERN, signInAt, startInspectableStack, startStack, withExpiredAccessTokens, type Stack } from '../support/stack';
 
@@ -254,5 +256,75 @@ describe('a named API goes through the same proxy as the default one (raw upstre
     } finally {
       orders.respond = echo;
     }
+  });
+});
+
+/** Microsoft Graph's application id: the `aud` of Graph's access tokens (the emulator's too). */
+const GRAPH_AUDIENCE = '00000003-0000-0000-c000-000000000000';
+const GRAPH_USER_READ = 'https://graph.microsoft.com/User.Read';
+
+describe('a Graph-like named API in Entra mode (Entra emulator): per-API tokens and incremental consent', () => {
+  const CLIENT_ID = '0d3c2b1a-5e4f-4a6b-9c8d-7e6f5a4b3c2d';
+  const CLIENT_SECRET = 'emulated~entra~client~secret~downstream~apis';
+  let entra: EntraEmulator;
+  let graph: SampleApi;
+  let outbound: ReturnType<typeof createOutbound>;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    entra = await startEntraEmulator();
+    outbound = createOutbound(entra.ca);
+    // Stands in for https://graph.microsoft.com/v1.0: it takes only tokens whose aud is Graph's and whose scp has User.Read.
+    graph = await startSampleApi({ port: 0, issuer: entra.issuer, jwksUri: `${entra.origin}/${entra.tenantId}/discovery/v2.0/keys`, audience: GRAPH_AUDIENCE, requiredScope: GRAPH_USER_READ, outbound });
+    stack = await startStack({
+      ENTRA_TENANT_ID: entra.tenantId,
+      ENTRA_CLIENT_ID: CLIENT_ID,
+      ENTRA_CLIENT_SECRET: CLIENT_SECRET,
+      ENTRA_CLOUD_INSTANCE: entra.origin,
+      OIDC_CA_FILE: entra.caFile,
+      DOWNSTREAM_APIS: 'graph',
+      DOWNSTREAM_API_GRAPH_BASE_URL: graph.url,
+      DOWNSTREAM_API_GRAPH_SCOPES: GRAPH_USER_READ,
+    });
+    entra.registerApplication({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, redirectUris: [`${stack.url}/auth/callback`, `${stack.url}/`] });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await graph?.close();
+    outbound?.close();
+    await entra?.close();
+  });
+
+  it('Graph’s scope not consented: Entra refuses the refresh (AADSTS65001 consent_required), the call is 401 reauthenticate with a signInUrl for User.Read; after that sign-in Graph gets a token of Graph’s audience and the user’s own API one of its own', async () => {
+    const alice = new TestBrowser(entra.ca);
+    const login = await alice.get(`${stack.url}/auth/login`);
+    expect(new URL(login.headers.location!).searchParams.get('scope')).not.toContain('User.Read');
+    await signInAt(alice, stack.url, 'alice', '/', login);
+    expect((await alice.api(`${stack.url}/api/me`)).status).toBe(200);
+
+    const refreshesBefore = entra.tokenRequests.filter((r) => r.grantType === 'refresh_token').length;
+    const refused = await alice.api(`${stack.url}/api/graph/me`, { headers: { 'x-return-to': '/profile' } });
+    expectProblem(refused, 401, 'reauthenticate');
+    // MSAL asked Entra (a refresh for Graph), and Entra said no: nothing reached Graph.
+    expect(entra.tokenRequests.filter((r) => r.grantType === 'refresh_token').length).toBe(refreshesBefore + 1);
+    expect(graph.controls.calls).toEqual([]);
+    const { signInUrl } = refused.json() as { signInUrl: string };
+    expect(signInQuery(signInUrl).get('scope')).toBe(GRAPH_USER_READ);
+    expect((await alice.api(`${stack.url}/auth/session`)).json().isAuthenticated).toBe(true);
+
+    const start = await alice.get(`${stack.url}${signInUrl}`);
+    const asked = new URL(start.headers.location!).searchParams.get('scope')!.split(' ');
+    expect(asked).toEqual(expect.arrayContaining([GRAPH_USER_READ, 'api://sample-api/access_as_user']));
+    const callback = await signInAt(alice, stack.url, 'alice', undefined, start);
+    expect(callback.headers.location).toBe(`${stack.url}/profile`);
+
+    for (const [path, api, audience] of [['/api/graph/me', graph.controls, GRAPH_AUDIENCE], ['/api/me', stack.bff.sampleApi!.controls, 'api://sample-api']] as const) {
+      const res = await alice.api(`${stack.url}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(res.json().aud).toBe(audience);
+      expect(api.calls.at(-1)!.presentedAudience).toBe(audience);
+    }
+    expect(graph.controls.calls.map((c) => c.presentedAudience)).toEqual([GRAPH_AUDIENCE]);
+    expect(stack.bff.sampleApi!.controls.calls.every((c) => c.presentedAudience === 'api://sample-api')).toBe(true);
   });
 });
