@@ -5,7 +5,8 @@ import { TokenSealer } from '../../server/auth/token-encryption';
 import { createOutbound } from '../../server/http/outbound';
 import { createLogger } from '../../server/log';
 import { RefreshTokenRevocation, type RevocationOptions } from '../../server/logout/revocation';
-import { createStores } from '../../server/stores';
+import { createStores, type Stores } from '../../server/stores';
+import { REDIS_TEST_URL, redisAvailable } from '../support/redis';
 
 /**
  * logout/revocation.ts on its own: two instances sharing one store (as two BFFs share Redis), a
@@ -25,8 +26,11 @@ const instances: RefreshTokenRevocation[] = [];
 const memory = new Map<string, unknown>();
 const outbound = createOutbound();
 
-function instance(options: Partial<RevocationOptions> = {}, revocationEndpoint: string | null = endpoint.url) {
-  const logout = createStores({}, { memory }).logout;
+const hasRedis = await redisAvailable();
+const opened: Stores[] = [];
+
+/** An instance over the shared in-memory Map, or over Redis (as two BFFs share it) with `logout`. */
+function instance(options: Partial<RevocationOptions> = {}, revocationEndpoint: string | null = endpoint.url, logout = createStores({}, { memory }).logout) {
   const log = createLogger((line) => events.push(JSON.parse(line)));
   const revocation = new RefreshTokenRevocation({ revocationEndpoint: revocationEndpoint ?? undefined, clientId: 'bff', credential: { kind: 'client_secret_post', secret: 'secret' } } as never, outbound, logout, sealer, log, { deadlineMs: 60_000, ...options });
   instances.push(revocation);
@@ -47,6 +51,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await Promise.all(instances.splice(0).map((i) => i.close()));
+  await Promise.all(opened.splice(0).map((s) => s.close()));
   await endpoint.close();
 });
 
@@ -69,6 +74,25 @@ describe('refresh-token revocation (RFC 7009)', () => {
     expect(endpoint.tokens).toEqual(['rt-1']);
     expect(outcomes().filter((o) => o === 'revoked')).toHaveLength(1);
     expect([...memory.keys()].filter((k) => k.startsWith('logout:revoke:'))).toEqual([]);
+  });
+
+  it.skipIf(!hasRedis)('over Redis, two instances with their own connections: confirmed on both at once, the token is revoked exactly once', async () => {
+    const prefix = `revocation-test-${process.pid}-${Date.now()}:`;
+    const redis = () => {
+      const stores = createStores({ redis: { kind: 'standalone', url: REDIS_TEST_URL }, redisKeyPrefix: prefix });
+      opened.push(stores);
+      return stores.logout;
+    };
+    const [a, b] = [instance({}, endpoint.url, redis()), instance({}, endpoint.url, redis())];
+    a.signedOut({ homeAccountId: USER, path: 'spa', sealedEntry: sealedEntry('rt-1'), sessions: [{ issuer: ISSUER, sid: 'sid-1' }] });
+    await until(() => outcomes().includes('pending'), 'the pending entry');
+    expect(await b.userBySid(ISSUER, 'sid-1')).toBe(USER);
+    a.idpSignedOut(USER, 'frontchannel');
+    b.idpSignedOut(USER, 'backchannel');
+    await until(() => outcomes().includes('revoked'), 'the revocation');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(endpoint.tokens).toEqual(['rt-1']);
+    expect(outcomes().filter((o) => o === 'revoked')).toHaveLength(1);
   });
 
   it('two sign-outs from the SPA before the IdP confirms (the user signed in again between them): both tokens are revoked on the confirmation', async () => {
