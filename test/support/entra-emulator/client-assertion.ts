@@ -53,6 +53,9 @@ export async function verifyClientAssertion(
       issuer: app.clientId,
       subject: app.clientId,
       requiredClaims: ['exp', 'jti'],
+      // MSAL rounds the time (TimeUtils.nowSeconds) for nbf: half a second ahead of our clock at
+      // times. Entra allows minutes of skew; so does the emulator.
+      clockTolerance: 300,
     }));
   } catch (err) {
     if (err instanceof errors.JWTExpired) throw invalidClient(700024, 'Client assertion is not within its valid time range.');
