@@ -112,7 +112,7 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
       if (lease) return { lease };
       await new Promise((r) => setTimeout(r, LEASE_POLL_MS));
       const { token } = await lookUp(user, scopes, request);
-      if (token) return { token };
+      if (token) return { token: await notSignedOutSince(user, request, token) };
       if (Date.now() > giveUpAt) throw new HttpError(503, 'upstream_unavailable', 'The sign-in could not be renewed in time; try again shortly.', { headers: { 'Retry-After': '1' } });
     }
   }
@@ -120,7 +120,8 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
   async function acquire(user: SessionUser, scopes: string[], request: AccessTokenRequest): Promise<string> {
     // The read begun with the session check holds the refused token: look again.
     const first = await lookUp(user, scopes, request, request.rejected ? undefined : request.pending);
-    if (first.token) return first.token;
+    // The pending read went with the session's tombstone check; a fresh one is checked again.
+    if (first.token) return request.rejected ? notSignedOutSince(user, request, first.token) : first.token;
 
     // A refresh is due. One per user at a time across every instance: providers that rotate
     // refresh tokens with reuse detection (Auth0, Okta, Keycloak, oidc-provider) refuse the
@@ -130,7 +131,7 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
     try {
       // Under the lease, read again: another holder may have refreshed since the first read.
       const current = await lookUp(user, scopes, request);
-      if (current.token) return current.token;
+      if (current.token) return notSignedOutSince(user, request, current.token);
       return await refresh(user, scopes, request, current);
     } finally {
       await cache.leases.releaseLease(`refresh:${userKey(user.homeAccountId)}`, held.lease).catch(() => {});
@@ -152,19 +153,30 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
       if (!result.accessToken) throw new HttpError(401, 'reauthenticate', 'Sign in again to continue.');
       // The refresh took a round trip to the IdP: a sign-out that returned meanwhile has removed
       // what it wrote (TokenCacheClient), and must keep this call from using it too.
-      if (overtakenBySignOut({ tombstoneSeen: request.signedOutAt }, await cache.tombstones.signedOutAt(user.homeAccountId))) {
-        throw new HttpError(401, 'unauthenticated', 'You were signed out. Sign in again.');
-      }
-      return result.accessToken;
+      return await notSignedOutSince(user, request, result.accessToken);
     } catch (err) {
       if (err instanceof AuthError && err.errorCode === 'invalid_grant') {
         // Another refresh (a lease that expired, an instance of an older version) may have
         // used the refresh token first and left a new token: that is the answer, not a sign-in.
         const after = await lookUp(user, scopes, request);
-        if (after.token) return after.token;
+        if (after.token) return notSignedOutSince(user, request, after.token);
       }
       throw tokenError(err, user, log);
     }
+  }
+
+  /**
+   * `token`, read from the store (or obtained) after this request's session check, once the
+   * user's tombstone is read again and found unchanged: a sign-out in between (its tombstone is
+   * written before anything is deleted) may have let a later sign-in's entry, or a refresh of the
+   * signed-out grant, into the store, and this request, older than that sign-out, must not use it.
+   * Throws 401 unauthenticated.
+   */
+  async function notSignedOutSince(user: SessionUser, request: AccessTokenRequest, token: string): Promise<string> {
+    if (overtakenBySignOut({ tombstoneSeen: request.signedOutAt }, await cache.tombstones.signedOutAt(user.homeAccountId))) {
+      throw new HttpError(401, 'unauthenticated', 'You were signed out. Sign in again.');
+    }
+    return token;
   }
 
   return function accessTokenFor(user: SessionUser, scopes: string[], request: AccessTokenRequest): Promise<string> {

@@ -58,6 +58,13 @@ const CLEANUP_RETRY_DELAYS_MS = [250, 1000, 2000, 4000, 8000, 15000];
  */
 export class TokenCacheClient implements ICacheClient {
   private pending?: TokenCacheRead;
+  /**
+   * What this client's first read of the user's entry found (undefined: absent). MSAL's cache in
+   * this client is built on it (deserialize merges), so a write is valid only over that value.
+   */
+  private base?: { key: string; sealed: string | undefined };
+  /** A later read found another value, or a write lost: the cache here mixes states, and is not written. */
+  private stale = false;
 
   constructor(private readonly options: TokenCacheClientOptions) {
     this.pending = options.pending;
@@ -75,6 +82,8 @@ export class TokenCacheClient implements ICacheClient {
     } else {
       sealed = await this.options.store.get(key);
     }
+    if (!this.base) this.base = { key, sealed };
+    else if (this.base.key !== key || this.base.sealed !== sealed) this.stale = true;
     return sealed ? this.options.sealer.open(sealed, key) : '';
   }
 
@@ -91,21 +100,27 @@ export class TokenCacheClient implements ICacheClient {
     const { store, sealer, ttlMs, guard } = this.options;
     if (!guard) throw new Error('a token cache write needs a sign-out guard');
     value = adoptOrphanCredentials(value, key);
-    // Never replace newer tokens with older ones (two instances refreshing at once), nor what
-    // another request wrote since this one read the entry (a write delayed past a sign-out and
-    // the next sign-in): written only over the entry just read, atomically. When another write
-    // came first, it is the fresher one, and this one yields.
-    const stored = await store.get(key);
-    if (stored && newestTokenTime(this.openOrEmpty(stored, key)) > newestTokenTime(value)) return 'OK';
+    // Written only over the value this client's cache was built on, atomically (compare-and-set):
+    // never over what another request wrote since (a newer refresh, the user's next sign-in), nor
+    // into an entry a sign-out deleted meanwhile. A write that lost yields; its request goes on
+    // with what MSAL gave it, and checks the tombstone before using it (access-token.ts). A
+    // sign-in's redemption read nothing first: it replaces what is there (the user's newest tokens).
+    if (this.stale) return 'OK';
+    const expected = this.base?.key === key ? this.base.sealed : await store.get(key);
     const sealed = sealer.seal(value, key);
     let wrote: boolean;
     try {
-      wrote = await store.setIf(key, stored, sealed, ttlMs);
+      wrote = await store.setIf(key, expected, sealed, ttlMs);
     } catch (err) {
+      this.stale = true;
       void this.checkLater(key, guard, sealed);
       throw err;
     }
-    if (!wrote) return 'OK';
+    if (!wrote) {
+      this.stale = true;
+      return 'OK';
+    }
+    this.base = { key, sealed };
     try {
       await this.undoIfOvertaken(key, guard, sealed);
     } catch (err) {
@@ -139,14 +154,6 @@ export class TokenCacheClient implements ICacheClient {
       reason: `the store failed during a token write and its sign-out check for ${Math.round(delays.reduce((a, b) => a + b, 0) / 1000)} s; the entry may outlive a sign-out until its TTL`,
     });
   }
-
-  private openOrEmpty(sealed: string, key: string): string {
-    try {
-      return this.options.sealer.open(sealed, key);
-    } catch {
-      return '';
-    }
-  }
 }
 
 /**
@@ -178,16 +185,6 @@ export function adoptOrphanCredentials(serialized: string, homeAccountId: string
     cache[section] = Object.fromEntries(map);
   }
   return changed ? JSON.stringify(cache) : serialized;
-}
-
-/** When the newest access token in a serialized MSAL cache was obtained (s), 0 if none. */
-export function newestTokenTime(serialized: string): number {
-  try {
-    const cache = JSON.parse(serialized) as { AccessToken?: Record<string, { cached_at?: string }> };
-    return Math.max(0, ...Object.values(cache.AccessToken ?? {}).map((t) => Number(t.cached_at) || 0));
-  } catch {
-    return 0;
-  }
 }
 
 export class UserPartition implements IPartitionManager {

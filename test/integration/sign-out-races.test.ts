@@ -116,6 +116,36 @@ describe('a refresh in flight during a sign-out', () => {
   });
 });
 
+describe('a call waiting for another instance to refresh the user\'s tokens, during a sign-out', () => {
+  it('answers 401 once the user signed out, even when her next sign-in\'s tokens are in the store by then; that sign-in keeps working', async () => {
+    const { stack, memory } = await startFaultyStack();
+    try {
+      const before = stack.browser();
+      await stack.signIn(before, 'alice');
+      const elsewhere = stack.browser();
+      await stack.signIn(elsewhere, 'alice');
+      const aliceId = (await before.api(`${stack.url}/api/me`)).json().sub as string;
+      // Her access token expires, and another instance is renewing it: it holds the refresh lease.
+      const key = `tokens:${userKey(aliceId)}`;
+      const envelope = JSON.parse(String(memory.get(key)));
+      const cache = withExpiredAccessTokens(JSON.parse(stack.bff.sealer.open(envelope.value, aliceId)));
+      memory.set(key, JSON.stringify({ ...envelope, value: stack.bff.sealer.seal(JSON.stringify(cache), aliceId) }));
+      const lease = await stack.bff.stores.lease(`refresh:${userKey(aliceId)}`, 15_000);
+      expect(lease).toBeDefined();
+      const waiting = before.api(`${stack.url}/api/me`);
+      await new Promise((r) => setTimeout(r, 300)); // it polls the entry for the other instance's result
+      expect((await elsewhere.api(`${stack.url}/auth/logout`, { method: 'POST' })).status).toBe(200);
+      const next = stack.browser();
+      await stack.signIn(next, 'alice');
+      expect((await waiting).status).toBe(401);
+      await stack.bff.stores.releaseLease(`refresh:${userKey(aliceId)}`, lease!);
+      expect((await next.api(`${stack.url}/api/me`)).status).toBe(200);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
 describe('a store that fails once, with no sign-out anywhere', () => {
   it('every store call of a request that writes its session back, failed in turn: a 503 at most, and the user is still signed in after', async () => {
     const { stack, faults } = await startFaultyStack({ SESSION_IDLE_MINUTES: '0.05' });

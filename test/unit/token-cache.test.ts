@@ -158,6 +158,43 @@ describe('token cache writes and the sign-out tombstone', () => {
     expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('tokens of the new sign-in');
   });
 
+  it.each([
+    ['into the entry the sign-out deleted', false],
+    ["over the user's next sign-in's entry, written in the same second", true],
+  ])('a refresh that read the entry before a sign-out writes nothing after it: not %s', async (_, signedInAgain) => {
+    const tokens = mapStore<string>();
+    const { tombstones } = tombstonesAt({ now: 10_000 });
+    tokens.map.set('u1', sealer.seal('old tokens', 'u1'));
+    const refresh = client(tokens, tombstones, { tombstoneSeen: 0 });
+    expect(await refresh.get('u1')).toBe('old tokens');
+    // While the refresh is at the IdP: the sign-out, and maybe the next sign-in.
+    await tombstones.write('u1');
+    tokens.map.delete('u1');
+    if (signedInAgain) await client(tokens, tombstones, { signInStartedAt: 10_001 }).set('u1', 'tokens of the new sign-in');
+    const written: string[] = [];
+    const realSetIf = tokens.setIf;
+    tokens.setIf = async (k, expected, v, ttl) => {
+      const wrote = await realSetIf(k, expected, v, ttl);
+      if (wrote) written.push(sealer.open(v, k));
+      return wrote;
+    };
+    await refresh.set('u1', 'refreshed before the sign-out');
+    expect(written).toEqual([]);
+    expect(tokens.map.has('u1') && sealer.open(tokens.map.get('u1')!, 'u1')).toBe(signedInAgain ? 'tokens of the new sign-in' : false);
+  });
+
+  it('a client whose second read found another value writes nothing: its cache mixes two states of the entry', async () => {
+    const tokens = mapStore<string>();
+    const { tombstones } = tombstonesAt({ now: 1 });
+    tokens.map.set('u1', sealer.seal('first', 'u1'));
+    const c = client(tokens, tombstones, { tombstoneSeen: 0 });
+    await c.get('u1');
+    tokens.map.set('u1', sealer.seal('second', 'u1'));
+    await c.get('u1');
+    await c.set('u1', 'first and second merged');
+    expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('second');
+  });
+
   it('answers only the first get from the read started earlier, later ones from the store', async () => {
     const tokens = mapStore<string>();
     tokens.map.set('u1', sealer.seal('first', 'u1'));
