@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../server/config';
+import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { calculateJwkThumbprint } from 'jose';
+import { clientCertificate, keyFolder, privateKeyPem, writeKeyFile } from '../support/client-keys';
 
 const problemsOf = (env: Record<string, string>) => {
   try {
@@ -236,5 +239,103 @@ describe('production refuses what gives up transport security or global sign-out
     ];
     const accepted = outcomes.filter((o) => !(o.problems.length === 1 && o.problems[0]!.startsWith(`${o.name}: `)));
     expect(accepted.map((o) => `${o.url}: ${o.problems.join('; ') || 'accepted'}`)).toEqual([]);
+  });
+});
+
+describe('client credentials', () => {
+  const entra = { ENTRA_TENANT_ID: 'contoso.example', ENTRA_CLIENT_ID: 'c' };
+  const oidc = { OIDC_AUTHORITY: 'https://idp.example', OIDC_CLIENT_ID: 'c' };
+  const dir = keyFolder();
+  let cert: { keyPem: string; certPem: string; keyFile: string; certFile: string };
+  const ec = writeKeyFile(dir, 'ec.pem', privateKeyPem({ ec: 'prime256v1' }));
+  const rsa = writeKeyFile(dir, 'rsa.pem', privateKeyPem({ rsa: 2048 }));
+
+  beforeAll(async () => {
+    const { keyPem, certPem } = await clientCertificate();
+    cert = { keyPem, certPem, keyFile: writeKeyFile(dir, 'cert-key.pem', keyPem), certFile: writeKeyFile(dir, 'cert.pem', certPem) };
+  });
+
+  it('Entra: names both variables when a secret and a certificate are set', () => {
+    const problems = problemsOf({ ...entra, ENTRA_CLIENT_SECRET: 's', ENTRA_CLIENT_CERTIFICATE_KEY_FILE: cert.keyFile, ENTRA_CLIENT_CERTIFICATE_FILE: cert.certFile });
+    expect(problems).toEqual([expect.stringMatching(/^ENTRA_CLIENT_SECRET and ENTRA_CLIENT_CERTIFICATE_KEY_FILE, ENTRA_CLIENT_CERTIFICATE_FILE: set one client credential, not both/)]);
+  });
+
+  it('Entra: names the choices when no client credential is set', () => {
+    expect(problemsOf(entra)).toEqual([
+      'ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_KEY_FILE: a client credential is required: a secret (ENTRA_CLIENT_SECRET), or a certificate (ENTRA_CLIENT_CERTIFICATE_KEY_FILE with ENTRA_CLIENT_CERTIFICATE_FILE or ENTRA_CLIENT_CERTIFICATE_THUMBPRINT)',
+    ]);
+  });
+
+  it('Entra: a certificate needs its key file and either its certificate file or its thumbprint, not both', () => {
+    expect(problemsOf({ ...entra, ENTRA_CLIENT_CERTIFICATE_KEY_FILE: cert.keyFile })).toEqual([expect.stringMatching(/^ENTRA_CLIENT_CERTIFICATE_FILE or ENTRA_CLIENT_CERTIFICATE_THUMBPRINT: is required with ENTRA_CLIENT_CERTIFICATE_KEY_FILE/)]);
+    expect(problemsOf({ ...entra, ENTRA_CLIENT_CERTIFICATE_FILE: cert.certFile })).toEqual([expect.stringMatching(/^ENTRA_CLIENT_CERTIFICATE_KEY_FILE: is required when ENTRA_CLIENT_CERTIFICATE_FILE is set/)]);
+    const both = problemsOf({ ...entra, ENTRA_CLIENT_CERTIFICATE_KEY_FILE: cert.keyFile, ENTRA_CLIENT_CERTIFICATE_FILE: cert.certFile, ENTRA_CLIENT_CERTIFICATE_THUMBPRINT: 'ab'.repeat(32) });
+    expect(both).toEqual([expect.stringMatching(/^ENTRA_CLIENT_CERTIFICATE_FILE and ENTRA_CLIENT_CERTIFICATE_THUMBPRINT: set one, not both/)]);
+    expect(problemsOf({ ...entra, ENTRA_CLIENT_CERTIFICATE_KEY_FILE: cert.keyFile, ENTRA_CLIENT_CERTIFICATE_THUMBPRINT: 'not-hex' })).toEqual([expect.stringMatching(/^ENTRA_CLIENT_CERTIFICATE_THUMBPRINT: expects the certificate's thumbprint in hex/)]);
+  });
+
+  it('Entra: names the file variable that is unreadable, not a key, not a certificate, or not the certificate’s key', () => {
+    const withFiles = (key: string, certificate: string) => problemsOf({ ...entra, ENTRA_CLIENT_CERTIFICATE_KEY_FILE: key, ENTRA_CLIENT_CERTIFICATE_FILE: certificate });
+    expect(withFiles('/nonexistent/key.pem', cert.certFile)).toEqual([expect.stringMatching(/^ENTRA_CLIENT_CERTIFICATE_KEY_FILE: cannot read \/nonexistent\/key.pem; expects a readable file/)]);
+    expect(withFiles(cert.certFile, cert.certFile)).toEqual([expect.stringMatching(/^ENTRA_CLIENT_CERTIFICATE_KEY_FILE: .* holds no private key; expects an unencrypted private key/)]);
+    expect(withFiles(ec, cert.certFile)).toEqual([expect.stringMatching(/^ENTRA_CLIENT_CERTIFICATE_KEY_FILE: the key in .* is ec; expects the RSA private key of the certificate/)]);
+    expect(withFiles(cert.keyFile, cert.keyFile)).toEqual([expect.stringMatching(/^ENTRA_CLIENT_CERTIFICATE_FILE: .* holds no certificate; expects a PEM certificate/)]);
+    expect(withFiles(cert.keyFile, '/nonexistent/cert.pem')).toEqual([expect.stringMatching(/^ENTRA_CLIENT_CERTIFICATE_FILE: cannot read/)]);
+    expect(withFiles(rsa, cert.certFile)).toEqual([expect.stringMatching(/^ENTRA_CLIENT_CERTIFICATE_KEY_FILE: the key in .* is not the private key of the certificate in/)]);
+  });
+
+  it('Entra: a certificate file gives the SHA-256 thumbprint and the chain; a thumbprint alone is taken as given (64 digits SHA-256, 40 SHA-1)', () => {
+    const der = new X509Certificate(cert.certPem).raw;
+    const fromFile = loadConfig({ ...entra, ENTRA_CLIENT_CERTIFICATE_KEY_FILE: cert.keyFile, ENTRA_CLIENT_CERTIFICATE_FILE: cert.certFile }).identity;
+    expect(fromFile).toMatchObject({ kind: 'entra', credential: { kind: 'certificate', thumbprint: { alg: 'sha256', hex: createHash('sha256').update(der).digest('hex') }, certificatePem: cert.certPem } });
+    const sha1 = createHash('sha1').update(der).digest('hex').toUpperCase();
+    const byThumbprint = loadConfig({ ...entra, ENTRA_CLIENT_CERTIFICATE_KEY_FILE: cert.keyFile, ENTRA_CLIENT_CERTIFICATE_THUMBPRINT: sha1.match(/../g)!.join(':') }).identity;
+    expect(byThumbprint).toMatchObject({ credential: { kind: 'certificate', thumbprint: { alg: 'sha1', hex: sha1.toLowerCase() } } });
+    expect(byThumbprint.kind === 'entra' && byThumbprint.credential.kind === 'certificate' && byThumbprint.credential.certificatePem).toBe(undefined);
+  });
+
+  it('OIDC: names both variables when a secret and a key are set, and the choices when neither is', () => {
+    expect(problemsOf({ ...oidc, OIDC_CLIENT_SECRET: 's', OIDC_CLIENT_KEY_FILE: ec })).toEqual([expect.stringMatching(/^OIDC_CLIENT_SECRET and OIDC_CLIENT_KEY_FILE: set one client credential, not both/)]);
+    expect(problemsOf(oidc)).toEqual([expect.stringMatching(/^OIDC_CLIENT_SECRET or OIDC_CLIENT_KEY_FILE: a client credential is required/)]);
+    expect(problemsOf({ ...oidc, OIDC_CLIENT_KEY_ID: 'k1' })).toEqual([expect.stringMatching(/^OIDC_CLIENT_KEY_FILE: is required when OIDC_CLIENT_KEY_ID is set/)]);
+    expect(problemsOf({ OIDC_CLIENT_KEY_FILE: ec })).toEqual(['OIDC_AUTHORITY: is required when OIDC_CLIENT_KEY_FILE is set', 'OIDC_CLIENT_ID: is required when OIDC_CLIENT_KEY_FILE is set']);
+  });
+
+  it('OIDC: refuses a key file that is unreadable, public, encrypted, too small, of another curve, or unfit for OIDC_CLIENT_KEY_ALG', () => {
+    const keyProblems = (file: string, more: Record<string, string> = {}) => problemsOf({ ...oidc, OIDC_CLIENT_KEY_FILE: file, ...more });
+    const publicPem = writeKeyFile(dir, 'public.pem', createPublicKey(createPrivateKey(privateKeyPem({ ec: 'prime256v1' }))).export({ format: 'pem', type: 'spki' }) as string);
+    const publicJwk = writeKeyFile(dir, 'public.jwk', JSON.stringify(createPublicKey(createPrivateKey(privateKeyPem({ ec: 'prime256v1' }))).export({ format: 'jwk' })));
+    const encrypted = writeKeyFile(dir, 'encrypted.pem', createPrivateKey(privateKeyPem({ ec: 'prime256v1' })).export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'p' }) as string);
+    expect(keyProblems('/nonexistent/key.pem')).toEqual([expect.stringMatching(/^OIDC_CLIENT_KEY_FILE: cannot read \/nonexistent\/key.pem; expects a readable file with an unencrypted private key, PEM .* or a private JWK/)]);
+    expect(keyProblems(publicPem)).toEqual([expect.stringMatching(/^OIDC_CLIENT_KEY_FILE: .* holds no private key/)]);
+    expect(keyProblems(publicJwk)).toEqual([expect.stringMatching(/^OIDC_CLIENT_KEY_FILE: .* holds a public JWK/)]);
+    expect(keyProblems(encrypted)).toEqual([expect.stringMatching(/^OIDC_CLIENT_KEY_FILE: .* holds an encrypted key/)]);
+    expect(keyProblems(writeKeyFile(dir, 'small.pem', privateKeyPem({ rsa: 1024 })))).toEqual([expect.stringMatching(/^OIDC_CLIENT_KEY_FILE: expects an RSA key of 2048 bits or more, or an EC P-256 key; got rsa of 1024 bits/)]);
+    expect(keyProblems(writeKeyFile(dir, 'p384.pem', privateKeyPem({ ec: 'secp384r1' })))).toEqual([expect.stringMatching(/got ec on secp384r1/)]);
+    expect(keyProblems(ec, { OIDC_CLIENT_KEY_ALG: 'RS256' })).toEqual([expect.stringMatching(/^OIDC_CLIENT_KEY_FILE: the key in .* cannot sign RS256; it fits ES256 \(OIDC_CLIENT_KEY_ALG\)/)]);
+    expect(keyProblems(ec, { OIDC_CLIENT_KEY_ALG: 'HS256' })).toEqual([expect.stringMatching(/^OIDC_CLIENT_KEY_ALG: expects RS256, PS256 \(RSA keys\) or ES256/)]);
+  });
+
+  it('OIDC: reads private_key_jwt keys from PEM or JWK; alg by key type or as asked; kid as asked, the JWK’s own, or its RFC 7638 thumbprint', async () => {
+    const credentialOf = (env: Record<string, string>) => {
+      const identity = loadConfig({ ...oidc, ...env }).identity;
+      if (identity.kind !== 'oidc' || identity.credential.kind !== 'private_key_jwt') throw new Error('no private_key_jwt credential');
+      return identity.credential;
+    };
+    const fromEc = credentialOf({ OIDC_CLIENT_KEY_FILE: ec });
+    expect(fromEc).toMatchObject({ alg: 'ES256', kid: await calculateJwkThumbprint(fromEc.publicJwk as never) });
+    expect(Object.keys(fromEc.publicJwk).sort()).toEqual(['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
+    const fromRsa = credentialOf({ OIDC_CLIENT_KEY_FILE: rsa });
+    expect(fromRsa).toMatchObject({ alg: 'RS256', kid: await calculateJwkThumbprint(fromRsa.publicJwk as never) });
+    expect(Object.keys(fromRsa.publicJwk).sort()).toEqual(['alg', 'e', 'kid', 'kty', 'n', 'use']);
+    expect(credentialOf({ OIDC_CLIENT_KEY_FILE: rsa, OIDC_CLIENT_KEY_ALG: 'PS256', OIDC_CLIENT_KEY_ID: 'bff-2026' })).toMatchObject({ alg: 'PS256', kid: 'bff-2026' });
+    const jwk = { ...createPrivateKey(privateKeyPem({ rsa: 2048 })).export({ format: 'jwk' }), kid: 'from-the-jwk', alg: 'PS256' };
+    expect(credentialOf({ OIDC_CLIENT_KEY_FILE: writeKeyFile(dir, 'key.jwk', JSON.stringify(jwk)) })).toMatchObject({ alg: 'PS256', kid: 'from-the-jwk', publicJwk: { kid: 'from-the-jwk', n: jwk.n } });
+  });
+
+  it('DEV_IDP_CLIENT_AUTH: client_secret_post by default, private_key_jwt on request, nothing else', () => {
+    expect(loadConfig({}).identity).toMatchObject({ kind: 'dev', clientAuth: 'client_secret_post' });
+    expect(loadConfig({ DEV_IDP_CLIENT_AUTH: 'private_key_jwt' }).identity).toMatchObject({ kind: 'dev', clientAuth: 'private_key_jwt' });
+    expect(problemsOf({ DEV_IDP_CLIENT_AUTH: 'client_secret_basic' })).toEqual(['DEV_IDP_CLIENT_AUTH: expects client_secret_post or private_key_jwt']);
   });
 });
