@@ -1,11 +1,16 @@
 import { generateKeyPairSync } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_BFF_CLIENT_SECRET } from '../../server/dev-idp';
+import { loadConfig } from '../../server/config';
+import { DEV_BFF_CLIENT_SECRET, startDevIdp } from '../../server/dev-idp';
 import { clientAuthentication, signClientAssertion, JWT_BEARER_ASSERTION_TYPE } from '../../server/identity/client-credential';
 import type { PrivateKeyJwtCredential } from '../../server/identity/client-keys';
 import { TestBrowser } from '../support/browser';
-import { everythingReceived, JWT_PATTERN, startInspectableStack, startStack, withExpiredAccessTokens } from '../support/stack';
+import { silentLogger } from '../../server/log';
+import { startBff } from '../../server/start';
+import { everythingReceived, JWT_PATTERN, signInAt, startInspectableStack, startStack, TEST_SESSION_KEY, withExpiredAccessTokens } from '../support/stack';
 
 /**
  * The BFF authenticating with private_key_jwt (OIDC Core §9, RFC 7523) at the real dev IdP,
@@ -107,6 +112,39 @@ describe('the client JWKS route with a client secret', () => {
       expect(res.json().error).toBe('not_found');
     } finally {
       await stack.close();
+    }
+  });
+});
+
+describe('private_key_jwt in OIDC mode (OIDC_CLIENT_KEY_FILE) at a dev IdP run alone, as `npm run idp` runs it', () => {
+  it('signs alice in and calls the API with the key file the IdP made (DEV_IDP_CLIENT_AUTH=private_key_jwt), its public key read from the BFF’s JWKS', async () => {
+    const server = http.createServer();
+    await new Promise<void>((resolve) => server.listen(0, 'localhost', () => resolve()));
+    const url = `http://localhost:${(server.address() as AddressInfo).port}`;
+    const idp = await startDevIdp({ port: 0, bffOrigins: [url], clientAuth: 'private_key_jwt' });
+    try {
+      const config = loadConfig({
+        PORT: url.split(':')[2]!,
+        PUBLIC_URL: url,
+        OIDC_AUTHORITY: idp.issuer,
+        OIDC_CLIENT_ID: idp.clientId,
+        OIDC_CLIENT_KEY_FILE: idp.clientKeyFile!,
+        OIDC_CA_FILE: idp.caFile,
+        SAMPLE_API_PORT: '0',
+        SESSION_KEYS: TEST_SESSION_KEY,
+        LOG_REQUESTS: '0',
+      });
+      expect(config.identity).toMatchObject({ kind: 'oidc', credential: { kind: 'private_key_jwt', alg: 'ES256' } });
+      const bff = await startBff(config, { server, logger: silentLogger });
+      try {
+        const browser = new TestBrowser(idp.ca);
+        expect((await signInAt(browser, url, 'alice')).status).toBe(302);
+        expect((await browser.api(`${url}/api/me`)).json()).toMatchObject({ preferred_username: 'alice' });
+      } finally {
+        await bff.close();
+      }
+    } finally {
+      await idp.close();
     }
   });
 });
