@@ -68,6 +68,21 @@ export interface Config {
   jwksCooldownMs: number;
   staticDir: string;
   logRequests: boolean;
+  /** SILENT_SIGN_IN: the SPA may try one prompt=none sign-in when it loads signed out (auth/silent-sign-in.ts); default on with the dev IdP only. */
+  silentSignIn: boolean;
+  /** Prometheus metrics (server/metrics/); undefined: none collected and no endpoint (neither METRICS_PORT nor METRICS_TOKEN). */
+  metrics?: MetricsConfig;
+}
+
+/**
+ * Where /metrics is served: on its own listener (METRICS_PORT, on METRICS_HOST, loopback by
+ * default) or, without a port, on the main port; `token` (METRICS_TOKEN) is then required as a
+ * bearer token, and on the own listener too when set.
+ */
+export interface MetricsConfig {
+  port?: number;
+  host: string;
+  token?: string;
 }
 
 /** A named downstream API (DOWNSTREAM_APIS): `/api/<name>/*` goes to `baseUrl` with a token for exactly `scopes`. */
@@ -180,6 +195,10 @@ const schema = z.object({
   REVOCATION_DEADLINE_SECONDS: positive(180, 'seconds'),
   STATIC_DIR: z.string().default('dist/client'),
   LOG_REQUESTS: flag.default(true),
+  SILENT_SIGN_IN: flag.optional(),
+  METRICS_PORT: z.coerce.number({ error: 'expects a port number (1-65535)' }).int('expects a whole port number').min(0, 'expects a port number (1-65535)').max(65535, 'expects a port number (1-65535)').optional(),
+  METRICS_HOST: z.string().trim().min(1, 'must not be empty').optional(),
+  METRICS_TOKEN: z.string().min(32, 'expects a token of at least 32 characters, e.g. METRICS_TOKEN=$(openssl rand -base64 32)').regex(/^[\x21-\x7e]+$/, 'expects printable characters without spaces (it is sent as a bearer token)').optional(),
 });
 
 type Env = Record<string, string | undefined>;
@@ -303,6 +322,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   }
   const named = downstreamApis(env, e, production);
   problems.push(...named.problems);
+  problems.push(...metricsProblems(e));
   if (problems.length > 0) throw new ConfigError(problems);
 
   const sessionKeys = e.SESSION_KEYS ?? [randomBytes(32).toString('base64url')];
@@ -342,6 +362,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     jwksCooldownMs: e.JWKS_REFETCH_COOLDOWN_SECONDS * 1000,
     staticDir: e.STATIC_DIR,
     logRequests: e.LOG_REQUESTS,
+    silentSignIn: e.SILENT_SIGN_IN ?? identity.kind === 'dev',
+    ...(e.METRICS_PORT !== undefined || e.METRICS_TOKEN ? { metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST ?? DEFAULT_METRICS_HOST, token: e.METRICS_TOKEN } } : {}),
   };
   return deepFreeze(config);
 }
@@ -570,6 +592,36 @@ function productionTransportProblems(e: z.infer<typeof schema>): string[] {
         `REDIS_URL: must be rediss:// (TLS) in production, or redis:// to a loopback host (${LOOPBACK_FORMS}); got redis:// to ${redis.hostname}. ` +
           'Set REDIS_ALLOW_PLAINTEXT=1 to send sessions and tokens to Redis unencrypted anyway',
       );
+    }
+  }
+  return problems;
+}
+
+/** METRICS_HOST's default: IPv4 loopback, where a Prometheus on the same host finds it (localhost may resolve to ::1 alone). */
+export const DEFAULT_METRICS_HOST = '127.0.0.1';
+
+/**
+ * Metrics are never public by default: METRICS_HOST needs METRICS_PORT, and a host other than
+ * loopback needs METRICS_TOKEN (in development too: the series tell who is active, and when).
+ */
+function metricsProblems(e: z.infer<typeof schema>): string[] {
+  const problems: string[] = [];
+  if (e.METRICS_HOST !== undefined && e.METRICS_PORT === undefined) {
+    problems.push('METRICS_HOST: is the address of the metrics listener, which METRICS_PORT turns on; set METRICS_PORT too (or unset METRICS_HOST)');
+  }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+    problems.push(`METRICS_PORT: must differ from PORT (${e.PORT}); to serve /metrics on the main port, unset METRICS_PORT and set METRICS_TOKEN`);
+  }
+  if (e.METRICS_HOST !== undefined && !e.METRICS_TOKEN) {
+    let loopback = false;
+    try {
+      loopback = isLoopbackHost(new URL(`http://${e.METRICS_HOST.includes(':') && !e.METRICS_HOST.startsWith('[') ? `[${e.METRICS_HOST}]` : e.METRICS_HOST}/`));
+    } catch {
+      problems.push('METRICS_HOST: expects a host name or an IP address to listen on, e.g. 127.0.0.1');
+      return problems;
+    }
+    if (!loopback) {
+      problems.push(`METRICS_HOST: ${e.METRICS_HOST} is not a loopback address (${LOOPBACK_FORMS}); set METRICS_TOKEN too, so only a scraper holding it reads the metrics`);
     }
   }
   return problems;

@@ -7,11 +7,37 @@ export interface SessionUser {
 }
 
 export type SessionInfo =
-  | { isAuthenticated: false }
+  /**
+   * `silentSignIn`: true when the SPA may now try one silent sign-in (OIDC `prompt=none`): a
+   * top-level navigation to /auth/login?prompt=none&returnTo=… Absent when switched off
+   * (SILENT_SIGN_IN), tried already, or after a sign-out in this browser.
+   */
+  | { isAuthenticated: false; silentSignIn?: true }
   | { isAuthenticated: true; user: SessionUser; expiresAt: string };
 
 export interface LogoutResponse {
   endSessionUrl: string;
+}
+
+/**
+ * One of the user's BFF sessions, as GET /auth/sessions lists it. `handle` names it for
+ * DELETE /auth/sessions/<handle> only: it is not the session id and is useless as a cookie.
+ */
+export interface UserSession {
+  handle: string;
+  /** From the browser's User-Agent at sign-in, e.g. "Chrome on Windows" (a fixed vocabulary). */
+  device: string;
+  /** ISO 8601. */
+  createdAt: string;
+  /** ISO 8601, to within a minute (the session records it at most once a minute). */
+  lastSeenAt: string;
+  /** The session this request came from. */
+  current: boolean;
+}
+
+/** GET /auth/sessions: the current session first, then the others, most recently seen first. */
+export interface UserSessionList {
+  sessions: UserSession[];
 }
 
 /** Stable error codes: the SPA switches on these, never on messages. */
@@ -29,6 +55,7 @@ export const ErrorCodes = [
   'invalid_path',
   'invalid_scope',
   'not_found',
+  'current_session',
   'method_not_allowed',
   'payload_too_large',
   'body_not_allowed',

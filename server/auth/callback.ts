@@ -2,10 +2,12 @@ import { AuthError, InteractionRequiredAuthError, ServerError, type Authenticati
 import type { Context } from 'koa';
 import { badRequest, HttpError } from '../errors';
 import type { SessionUser } from '../session/data';
+import { deviceLabel } from '../session/device-label';
 import { newSessionId, type Sessions } from '../session/middleware';
 import type { Services } from '../services';
 import { callbackUrl, loginScopes } from './sign-in-request';
 import type { PendingLogins } from './pending-logins';
+import { SilentSignIn, SILENT_REFUSALS } from './silent-sign-in';
 
 /**
  * GET /auth/callback: the IdP's redirect. Takes the pending sign-in named by `state` (used up
@@ -17,6 +19,7 @@ import type { PendingLogins } from './pending-logins';
  */
 export function callback(services: Services, pendingLogins: PendingLogins, sessions: Sessions) {
   const { config, msal, signOut, stores, log } = services;
+  const silentSignIn = new SilentSignIn(config);
   return async function completeLogin(ctx: Context) {
     ctx.set('Cache-Control', 'no-store');
     if (ctx.querystring.length > 8192) throw badRequest('bad_request', 'The query string is too long.');
@@ -24,6 +27,14 @@ export function callback(services: Services, pendingLogins: PendingLogins, sessi
     const state = typeof q.state === 'string' ? q.state : undefined;
     const pending = pendingLogins.take(ctx, state);
 
+    if (typeof q.error === 'string' && pending?.silent) {
+      // A silent sign-in the IdP would not complete without the user (OIDC Core §3.1.2.6): back
+      // to where the user was, signed out, no error; the `tried` mark keeps it from trying again.
+      const reason = q.error.slice(0, 64).replace(/[^\w.-]/g, '');
+      log[SILENT_REFUSALS.has(reason) ? 'info' : 'warn']('auth.silent_signin', { requestId: ctx.state.requestId, outcome: 'refused', reason });
+      ctx.redirect(`${config.publicUrl}${pending.returnTo}`);
+      return;
+    }
     if (typeof q.error === 'string') {
       throw new HttpError(400, 'idp_error', `The identity provider refused the sign-in (${q.error.slice(0, 64).replace(/[^\w.-]/g, '')}).`);
     }
@@ -64,11 +75,12 @@ export function callback(services: Services, pendingLogins: PendingLogins, sessi
     const sessionId = newSessionId(user.homeAccountId);
     await signOut.recordSignIn(user, sessionId);
     const now = Date.now();
-    await sessions.begin(ctx, sessionId, { createdAt: now, lastSeen: now, signInStartedAt, user });
+    await sessions.begin(ctx, sessionId, { createdAt: now, lastSeen: now, signInStartedAt, user, device: deviceLabel(ctx.get('user-agent')) });
     if (sidFromSessionState) {
       log.warn('auth.sid_from_session_state', { requestId: ctx.state.requestId, message: "The ID token has no sid claim; using the authorization response's session_state. Add the optional claim 'sid' to the app registration's ID token (Token configuration)." });
     }
-    log.info('auth.signin', { requestId: ctx.state.requestId, user: user.homeAccountId });
+    silentSignIn.clear(ctx);
+    log.info('auth.signin', { requestId: ctx.state.requestId, user: user.homeAccountId, ...(pending.silent ? { silent: true } : {}) });
     ctx.redirect(`${config.publicUrl}${pending.returnTo}`);
   };
 }

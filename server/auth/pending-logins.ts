@@ -14,6 +14,8 @@ export interface PendingLogin {
   claims?: string;
   /** A named API's scopes the sign-in asked for (incremental consent): the code is redeemed for them. */
   scopes?: string[];
+  /** A silent sign-in (prompt=none): an IdP refusal brings the user back to returnTo, signed out, with no error. */
+  silent?: true;
 }
 
 export interface PendingLoginOptions {
@@ -104,7 +106,7 @@ export class PendingLogins {
     if (!sealed || !PendingLogins.isState(state)) return undefined;
     try {
       const value = JSON.parse(this.sealer.open(sealed, state)) as Record<string, unknown>;
-      const { nonce, verifier, returnTo, createdAt, claims, scopes } = value;
+      const { nonce, verifier, returnTo, createdAt, claims, scopes, silent } = value;
       if (typeof nonce !== 'string' || typeof verifier !== 'string' || typeof returnTo !== 'string' || typeof createdAt !== 'number') return undefined;
       if (claims !== undefined && (typeof claims !== 'object' || claims === null || Array.isArray(claims))) return undefined;
       if (scopes !== undefined && !(Array.isArray(scopes) && scopes.every((s) => typeof s === 'string'))) return undefined;
@@ -112,6 +114,7 @@ export class PendingLogins {
         state, nonce, verifier, returnTo, createdAt,
         ...(claims === undefined ? {} : { claims: JSON.stringify(claims) }),
         ...(scopes === undefined ? {} : { scopes: scopes as string[] }),
+        ...(silent === true ? { silent: true as const } : {}),
       };
     } catch {
       return undefined;

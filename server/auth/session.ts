@@ -3,15 +3,20 @@ import type { SessionInfo } from '../../shared/api';
 import { authenticatedUser } from '../session/current-user';
 import { sessionOf } from '../session/middleware';
 import type { Services } from '../services';
+import { SilentSignIn } from './silent-sign-in';
 
-/** GET /auth/session: who is signed in, display claims only, never a token. */
+/**
+ * GET /auth/session: who is signed in, display claims only, never a token. Signed out, it says
+ * whether the SPA may try a silent sign-in now (silent-sign-in.ts).
+ */
 export function sessionInfo({ config, signOut }: Services) {
+  const silentSignIn = new SilentSignIn(config);
   return async function describeSession(ctx: Context) {
     ctx.set('Cache-Control', 'no-store');
     const user = (await authenticatedUser(ctx, signOut))?.user;
     const session = sessionOf(ctx);
     if (!user || !session?.createdAt) {
-      ctx.body = { isAuthenticated: false } satisfies SessionInfo;
+      ctx.body = (silentSignIn.suggest(ctx) ? { isAuthenticated: false, silentSignIn: true } : { isAuthenticated: false }) satisfies SessionInfo;
       return;
     }
     const expiresAt = Math.min(session.createdAt + config.sessionAbsoluteMs, (session.lastSeen ?? session.createdAt) + config.sessionIdleMs);

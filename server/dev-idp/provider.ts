@@ -136,6 +136,7 @@ export function createDevProvider(options: DevProviderOptions): Provider {
     },
     // The code flow's ID token carries the profile claims too, as Entra's does (FINDINGS).
     conformIdTokenClaims: false,
+    loadExistingGrant: offlineAccessForSilentSignIn,
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: false },
@@ -193,6 +194,29 @@ export function createDevProvider(options: DevProviderOptions): Provider {
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = false;
   return provider;
+}
+
+/**
+ * oidc-provider's default grant lookup, plus refresh tokens for the BFF's silent sign-in:
+ * oidc-provider drops offline_access from any request whose prompt lacks `consent` (OIDC Core
+ * §11), so a `prompt=none` sign-in would get no refresh token (and its tokens would end with the
+ * IdP session). §11 allows offline access "unless other conditions … are in place": here, that
+ * the user already granted this client offline_access at an interactive sign-in (the grant in
+ * the IdP session holds it), as Entra keeps issuing refresh tokens to prompt=none. No grant
+ * holding it, or another client: nothing changes. Runs after the scope check, before the code.
+ */
+async function offlineAccessForSilentSignIn(ctx: KoaContextWithOIDC) {
+  const { oidc } = ctx;
+  const clientId = oidc.client?.clientId;
+  const grantId = (oidc.result?.consent as { grantId?: string } | undefined)?.grantId || (clientId ? oidc.session?.grantIdFor(clientId) : undefined);
+  const grant = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+  const params = oidc.params as { scope?: string } | undefined;
+  const asked = String(ctx.query.scope ?? '').split(' ').includes('offline_access');
+  const granted = grant?.getOIDCScope().split(' ').includes('offline_access') ?? false;
+  if (clientId === DEV_BFF_CLIENT_ID && oidc.prompts.has('none') && asked && granted && params && !params.scope?.split(' ').includes('offline_access')) {
+    params.scope = `${params.scope ?? ''} offline_access`.trim();
+  }
+  return grant;
 }
 
 /** `access_token.acrs` of a claims request: `{ "essential": true, "value": "c1" }` or `{ "values": [...] }`. */

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import type { LogoutResponse } from '../../shared/api';
+import { SilentSignIn } from '../auth/silent-sign-in';
 import { idTokenOf } from '../auth/token-cache';
 import { signedInRequest } from '../session/current-user';
 import type { SessionUser } from '../session/data';
@@ -14,7 +15,8 @@ import type { EndSession } from './end-session';
  * one-time end-session URL (end-session.ts): the SPA navigates there, and the BFF's redirect
  * carries the hint to the IdP, so the IdP session ends too. No token is in the answer.
  */
-export function spaLogout({ idp, signOut, stores, sealer }: Services, endSession: EndSession) {
+export function spaLogout({ config, idp, signOut, stores, sealer }: Services, endSession: EndSession) {
+  const silentSignIn = new SilentSignIn(config);
   async function hintFor(user: SessionUser): Promise<string | undefined> {
     if (idp.endSessionHint === 'logout_hint') return user.loginHint;
     const sealed = await stores.tokens.get(user.homeAccountId);
@@ -31,6 +33,8 @@ export function spaLogout({ idp, signOut, stores, sealer }: Services, endSession
     const hint = await hintFor(user);
     await signOut.signOut(user.homeAccountId, 'spa', ctx.state.requestId);
     clearSession(ctx);
+    // An IdP session that outlives this sign-out (end-session not followed) must not sign the user back in.
+    silentSignIn.markEnded(ctx);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { endSessionUrl: endSession.ticketUrl(ctx, hint) } satisfies LogoutResponse;
   };

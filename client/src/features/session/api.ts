@@ -11,7 +11,10 @@ export function requestLogout(): Promise<LogoutResponse> {
   return bffFetch<LogoutResponse>('/auth/logout', { method: 'POST' });
 }
 
-/** Sign-in is a top-level navigation: the BFF redirects to the IdP and back to `returnTo`. */
-export function loginUrl(returnTo: string): string {
-  return `/auth/login?${new URLSearchParams({ returnTo })}`;
+/**
+ * Sign-in is a top-level navigation: the BFF redirects to the IdP and back to `returnTo`.
+ * `silent`: prompt=none, the IdP shows nothing and answers at once (silentSignIn.ts).
+ */
+export function loginUrl(returnTo: string, { silent = false }: { silent?: boolean } = {}): string {
+  return `/auth/login?${new URLSearchParams({ returnTo, ...(silent ? { prompt: 'none' } : {}) })}`;
 }

@@ -4,6 +4,7 @@ import { BffError, onSignedOut } from '../../bffFetch';
 import { currentLocation } from '../../lib/router';
 import { fetchSession, loginUrl } from './api';
 import { announce, onAnnouncement } from './channel';
+import { takeSilentSignIn } from './silentSignIn';
 
 /**
  * Why the page shows signed out:
@@ -58,6 +59,9 @@ export function useSession({ cameBackFromSignOut }: { cameBackFromSignOut: boole
             setState({ status: 'signedIn', user: info.user, expiresAt: info.expiresAt });
           } else if (shown.current === 'signedIn') {
             ended(true);
+          } else if (shown.current === 'loading' && takeSilentSignIn(info, cameBackFromSignOut, window.sessionStorage)) {
+            // Still "Checking your session…" while the page goes through the IdP and back.
+            window.location.assign(loginUrl(currentLocation(), { silent: true }));
           } else if (shown.current !== 'signedOut') {
             shown.current = 'signedOut';
             setState({ status: 'signedOut', reason: cameBackFromSignOut ? 'signedOut' : 'welcome' });
