@@ -9,6 +9,7 @@ import { clientJwks } from './auth/client-jwks';
 import { login } from './auth/login';
 import { PendingLogins } from './auth/pending-logins';
 import { sessionInfo } from './auth/session';
+import { userSessionRoutes } from './auth/sessions';
 import { startTokenCacheRead } from './auth/token-cache';
 import { requireCsrfHeader } from './http/csrf';
 import { healthz, readyz } from './http/health';
@@ -16,6 +17,8 @@ import { CLIENT_JWKS_PATH } from './identity/client-keys';
 import { boundedUrl } from './http/limits';
 import { problemResponses } from './http/problem';
 import { requestLog } from './http/request-log';
+import { METRICS_PATH, metricsRoute } from './metrics/endpoint';
+import { requestMetrics, routeLabeller } from './metrics/http';
 import { securityHeaders } from './http/security-headers';
 import { spaFiles } from './http/static';
 import { backchannelLogout, methodNotAllowed, noCache } from './logout/backchannel';
@@ -25,6 +28,7 @@ import type { LogoutToken } from './logout/logout-token';
 import { spaLogout } from './logout/spa';
 import { requireUser } from './session/current-user';
 import { sessions } from './session/middleware';
+import { UserSessions } from './session/user-sessions';
 import type { Services } from './services';
 
 /**
@@ -46,7 +50,7 @@ export function createApp(services: Services, options: AppOptions): Koa {
   app.on('error', () => {}); // every error is rendered and logged by problemResponses
 
   // Sessions only where they are used: static files and the logout callbacks never read one.
-  const sessionStore = sessions(app, config, stores.sessions, services.tombstones);
+  const sessionStore = sessions(app, config, stores.sessions, services.tombstones, services.metrics);
   const session = sessionStore.middleware;
   const pendingLogins = new PendingLogins({ sessionKeys: config.sessionKeys, production: config.production, timeoutMs: config.loginTimeoutMs });
   const signedIn = requireUser(signOut);
@@ -58,6 +62,10 @@ export function createApp(services: Services, options: AppOptions): Koa {
   router.get('/auth/session', session, sessionInfo(services));
   const endSession = new EndSession(config, services.idp, stores);
   router.post('/auth/logout', requireCsrfHeader, session, signedIn, spaLogout(services, endSession));
+  // "Your sessions": the user's own BFF sessions, and ending one of the others (not the IdP's).
+  const yourSessions = userSessionRoutes(new UserSessions(config, stores.sessions, signOut, services.tombstones, log), sessionStore);
+  router.get('/auth/sessions', requireCsrfHeader, session, signedIn, yourSessions.list);
+  router.delete('/auth/sessions/:handle', requireCsrfHeader, session, signedIn, yourSessions.end);
   // No session needed: a signed-out SPA can still end the IdP session (without a hint).
   router.get('/auth/end-session', endSession.route());
   router.get('/auth/frontchannel-logout', frontchannelLogout(services));
@@ -67,12 +75,15 @@ export function createApp(services: Services, options: AppOptions): Koa {
   }
   router.get(CLIENT_JWKS_PATH, clientJwks(services.idp.credential));
   router.get('/healthz', healthz);
+  // On the main port only behind METRICS_TOKEN, and only without a listener of its own (METRICS_PORT).
+  if (config.metrics?.token && config.metrics.port === undefined) router.get(METRICS_PATH, metricsRoute(services.metrics, config.metrics.token));
   router.get('/readyz', readyz(stores));
   // The API route reads the user's token cache entry alongside the tombstone check (one round trip).
   const signedInWithTokens = requireUser(signOut, (user) => startTokenCacheRead(stores.tokens, user.homeAccountId));
   router.all(/^\/api(?:\/.*)?$/, requireCsrfHeader, session, signedInWithTokens, apiProxy(services, options.apis));
 
   app.use(requestLog(log, config.logRequests));
+  if (services.metrics.enabled) app.use(requestMetrics(services.metrics, routeLabeller(options.apis)));
   app.use(problemResponses(log));
   app.use(boundedUrl);
   app.use(securityHeaders(config.production));

@@ -6,10 +6,11 @@ import { Link, usePath } from './lib/router';
 import { HomeView } from './views/HomeView';
 import { NotFoundView } from './views/NotFoundView';
 import { SessionView } from './views/SessionView';
+import { SessionsView } from './views/SessionsView';
 
 export const PRODUCT_NAME = 'Global Sign-out BFF';
 
-const ROUTES: Record<string, string> = { '/': 'Your todos', '/session': 'Your session' };
+const ROUTES: Record<string, string> = { '/': 'Your todos', '/session': 'Your session', '/sessions': 'Your sessions' };
 
 export function App({ cameBackFromSignOut }: { cameBackFromSignOut: boolean }) {
   const { state, retry, signIn: signInHere } = useSession({ cameBackFromSignOut });
@@ -82,6 +83,7 @@ export function App({ cameBackFromSignOut }: { cameBackFromSignOut: boolean }) {
 function SignedInRoutes({ path, state }: { path: string; state: Extract<SessionState, { status: 'signedIn' }> }): ReactNode {
   if (path === '/') return <HomeView user={state.user} />;
   if (path === '/session') return <SessionView user={state.user} expiresAt={state.expiresAt} />;
+  if (path === '/sessions') return <SessionsView />;
   return <NotFoundView />;
 }
 

@@ -1,4 +1,6 @@
+import { StoreUnavailableError } from '../errors';
 import type { Logger } from '../log';
+import { noMetrics, type Metrics, type SignOutOutcome } from '../metrics/metrics';
 import type { SessionUser } from '../session/data';
 import type { Stores } from '../stores';
 import { userKey, userSlotTag } from '../stores/user-slot';
@@ -12,11 +14,15 @@ export interface SignOutResult {
   sessionsEnded: number;
 }
 
-interface UserSessionRef {
+/** An entry of the user's session list: the session id, and the IdP session it came from. */
+export interface UserSessionRef {
   id: string;
   issuer: string;
   sid?: string;
 }
+
+/** The errors of a tombstone that did not reach its replicas, told apart from other store failures in the sign-out count. */
+const unreplicated = new WeakSet<StoreUnavailableError>();
 
 /**
  * Global sign-out of one user, the same for every path (DESIGN, "the invariant"):
@@ -31,6 +37,7 @@ export class SignOutService {
     private readonly ttlMs: number,
     /** RFC 7009 revocation of the user's refresh tokens after each sign-out (revocation.ts); none: no revocation. */
     private readonly revocation?: RefreshTokenRevocation,
+    private readonly metrics: Pick<Metrics, 'signOut' | 'sessionsEnded'> = noMetrics,
   ) {}
 
   private sidKey = (issuer: string, sid: string) => `sid:${issuer} ${sid}`;
@@ -47,6 +54,8 @@ export class SignOutService {
       logout.set(this.subKey(user.issuer, user.subject), user.homeAccountId, this.ttlMs),
       user.sid ? logout.set(this.sidKey(user.issuer, user.sid), user.homeAccountId, this.ttlMs) : undefined,
     ]);
+    // A refresh-token revocation an earlier SPA sign-out still holds would end this sign-in's grant.
+    this.revocation?.signedIn(user.homeAccountId);
   }
 
   /** The user's last global sign-out (ms), if any: every session created at or before it is dead. */
@@ -69,7 +78,23 @@ export class SignOutService {
     return (await this.sessionsOf(homeAccountId)).some((s) => !s.sid);
   }
 
+  /** Counted (bff_signouts_total) by path and outcome, whichever way signOutSteps ends. */
   async signOut(homeAccountId: string, path: SignOutPath, requestId?: string): Promise<SignOutResult> {
+    let outcome: SignOutOutcome = 'error';
+    try {
+      const result = await this.signOutSteps(homeAccountId, path, requestId);
+      outcome = 'ok';
+      this.metrics.sessionsEnded('sign_out', result.sessionsEnded);
+      return result;
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) outcome = unreplicated.has(err) ? 'unreplicated' : 'store_unavailable';
+      throw err;
+    } finally {
+      this.metrics.signOut(path, outcome);
+    }
+  }
+
+  private async signOutSteps(homeAccountId: string, path: SignOutPath, requestId?: string): Promise<SignOutResult> {
     const { tokens, sessions, logout } = this.stores;
     // 1. The tombstone comes first: from here on no earlier session or token write survives.
     await this.tombstones.write(homeAccountId);
@@ -129,11 +154,26 @@ export class SignOutService {
       await this.stores.replicated(userSlotTag(homeAccountId));
     } catch (err) {
       this.log.warn('auth.signout_unreplicated', { requestId, user: homeAccountId, path, reason: err instanceof Error && err.cause instanceof Error ? err.cause.message : 'the store failed' });
+      if (err instanceof StoreUnavailableError) unreplicated.add(err);
       throw err;
     }
   }
 
-  private async sessionsOf(homeAccountId: string): Promise<UserSessionRef[]> {
+  /**
+   * Drops one session from the user's list ("Sign out this device": the caller ends the session
+   * itself). A read-modify-write like recordSignIn's: a sign-in of the same user at the same
+   * moment may lose its entry, which leaves that session off the sessions page; a global sign-out
+   * still ends it, through the tombstone every request checks.
+   */
+  async forgetSession(homeAccountId: string, sessionId: string): Promise<void> {
+    const known = await this.sessionsOf(homeAccountId);
+    const left = known.filter((s) => s.id !== sessionId);
+    if (left.length === known.length) return;
+    await this.stores.logout.set(this.sessionsKey(homeAccountId), left, this.ttlMs);
+  }
+
+  /** The user's list of sessions (newest last, at most 50), as recordSignIn keeps it. */
+  async sessionsOf(homeAccountId: string): Promise<UserSessionRef[]> {
     const value = await this.stores.logout.get(this.sessionsKey(homeAccountId));
     return Array.isArray(value) ? (value as UserSessionRef[]) : [];
   }

@@ -27,4 +27,18 @@ export class Tombstones {
     const value = await this.store.get(this.key(homeAccountId));
     return typeof value === 'number' ? value : undefined;
   }
+
+  /**
+   * One session ended on its own ("Sign out this device", user-sessions.ts): a marker under the
+   * session id (which starts with the user's slot tag, so it shares the user's slot), kept as long
+   * as a session can live. A request of that session still in flight re-reads it after writing
+   * its session back (session/middleware.ts) and removes what it wrote.
+   */
+  async endSession(sessionId: string): Promise<void> {
+    await this.store.set(`ended:${sessionId}`, 1, this.ttlMs);
+  }
+
+  async sessionEnded(sessionId: string): Promise<boolean> {
+    return (await this.store.get(`ended:${sessionId}`)) !== undefined;
+  }
 }

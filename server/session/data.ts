@@ -27,4 +27,6 @@ export interface SessionData {
    */
   signInStartedAt?: number;
   user?: SessionUser;
+  /** The browser as the sessions page names it ("Chrome on Windows", device-label.ts), from sign-in. */
+  device?: string;
 }

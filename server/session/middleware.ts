@@ -5,6 +5,7 @@ import createSession from 'koa-session';
 import type { Config } from '../config';
 import { HttpError, StoreUnavailableError } from '../errors';
 import type { Tombstones } from '../logout/tombstones';
+import { noMetrics, type Metrics } from '../metrics/metrics';
 import type { Store } from '../stores/store';
 import { userSlotTag } from '../stores/user-slot';
 import type { SessionData } from './data';
@@ -38,6 +39,8 @@ export interface Sessions {
    * so no usable session comes out of a failed sign-in.
    */
   begin(ctx: Context, id: string, data: SessionData): Promise<void>;
+  /** The id of the session the request's signed cookie names, if any (not checked against the store). */
+  currentId(ctx: Context): string | undefined;
 }
 
 /**
@@ -47,7 +50,7 @@ export interface Sessions {
  * sign-out overtook it: a request in flight during a sign-out cannot bring its session back
  * (write-then-check, as for tokens: DESIGN, invariant 3).
  */
-export function sessions(app: Koa, config: Config, store: Store<SessionData>, tombstones: Tombstones): Sessions {
+export function sessions(app: Koa, config: Config, store: Store<SessionData>, tombstones: Tombstones, metrics: Pick<Metrics, 'sessionStarted' | 'sessionsEnded'> = noMetrics): Sessions {
   const ttlFor = (data: SessionData) => {
     const now = Date.now();
     const idleEnd = (data.lastSeen ?? now) + config.sessionIdleMs;
@@ -78,13 +81,15 @@ export function sessions(app: Koa, config: Config, store: Store<SessionData>, to
     const { user, signInStartedAt } = data;
     if (!user) return;
     let signedOutAt: number | undefined;
+    let ended: boolean;
     try {
-      signedOutAt = await tombstones.signedOutAt(user.homeAccountId);
+      // The session may also have been ended on its own ("Sign out this device") meanwhile.
+      [signedOutAt, ended] = await Promise.all([tombstones.signedOutAt(user.homeAccountId), starting ? false : tombstones.sessionEnded(id)]);
     } catch (err) {
       if (starting) await store.delete(id).catch(() => {});
       throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
     }
-    if (signInStartedAt === undefined || (signedOutAt !== undefined && signedOutAt >= signInStartedAt)) {
+    if (ended || signInStartedAt === undefined || (signedOutAt !== undefined && signedOutAt >= signInStartedAt)) {
       await store.delete(id);
       throw signedOutMeanwhile();
     }
@@ -108,21 +113,24 @@ export function sessions(app: Koa, config: Config, store: Store<SessionData>, to
   return {
     middleware: async function session(ctx: Context, next: Next) {
       await cookieSession(ctx, async () => {
-        enforceLifetimes(ctx, config);
+        enforceLifetimes(ctx, config, metrics);
         await next();
       });
     },
     async begin(ctx, id, data) {
       const previous = ctx.cookies.get(cookie.key, { signed: true });
       if (previous) await store.delete(previous);
+      if (previous) metrics.sessionsEnded('fixation');
       await writeChecked(id, data, true);
       const { key, ...options } = cookie;
       ctx.cookies.set(key, id, options);
+      metrics.sessionStarted();
     },
+    currentId: (ctx) => ctx.cookies.get(cookie.key, { signed: true }),
   };
 }
 
-function enforceLifetimes(ctx: Context, config: Config) {
+function enforceLifetimes(ctx: Context, config: Config, metrics: Pick<Metrics, 'sessionsEnded'>) {
   const session = sessionOf(ctx);
   if (!session) return;
   const now = Date.now();
@@ -130,6 +138,7 @@ function enforceLifetimes(ctx: Context, config: Config) {
   const idle = now - (session.lastSeen ?? session.createdAt) > config.sessionIdleMs;
   const tooOld = now - session.createdAt > config.sessionAbsoluteMs;
   if (idle || tooOld) {
+    metrics.sessionsEnded(tooOld ? 'absolute' : 'idle');
     clearSession(ctx);
     return;
   }

@@ -1,7 +1,8 @@
 import type { SessionUser } from '../../../../shared/api';
+import { Link } from '../../lib/router';
 import { useSignOut } from './useSignOut';
 
-/** The header's end: the signed-in user's name and the global sign-out button. */
+/** The header's end: the signed-in user's name, their sessions page, and the global sign-out button. */
 export function AccountMenu({ user }: { user: SessionUser }) {
   const { state, signOut } = useSignOut();
   const busy = state.status === 'signingOut';
@@ -11,6 +12,9 @@ export function AccountMenu({ user }: { user: SessionUser }) {
         <span className="visually-hidden">Signed in as </span>
         {user.name}
       </span>
+      <Link to="/sessions" className="account-link">
+        Your sessions
+      </Link>
       <button type="button" className="button" onClick={() => void signOut()} disabled={busy} aria-busy={busy}>
         {busy ? 'Signing out…' : 'Sign out'}
       </button>
