@@ -119,6 +119,18 @@ export class RefreshTokenRevocation {
     if (this.enabled) void this.takePending(homeAccountId, path, requestId);
   }
 
+  /**
+   * The user signed in again (SignOutService.recordSignIn): what an earlier SPA sign-out still
+   * holds for the IdP's confirmation is dropped, not revoked. That sign-in went through an IdP
+   * session the sign-out did not end (its end-session URL not followed yet), and at providers
+   * where revoking one refresh token ends its whole grant or IdP session (oidc-provider, Keycloak)
+   * the new session shares it: revoking would sign the user out again, later, for nothing she did
+   * (outside review of issue 15). The BFF keeps no copy of the dropped tokens. Never throws.
+   */
+  signedIn(homeAccountId: string, requestId?: string): void {
+    if (this.enabled) void this.dropPending(homeAccountId, requestId);
+  }
+
   /** Stops the deadlines and retries; a revocation request under way is aborted. */
   async close(): Promise<void> {
     this.closed = true;
@@ -197,6 +209,21 @@ export class RefreshTokenRevocation {
       }
     } catch (err) {
       this.log.warn('auth.revocation', { requestId, user: homeAccountId, trigger, outcome: 'take_failed', reason: reasonOf(err) });
+    }
+  }
+
+  /** Removes the user's held tokens unrevoked, unless an instance is revoking them already. */
+  private async dropPending(homeAccountId: string, requestId?: string): Promise<void> {
+    clearTimeout(this.deadlines.get(homeAccountId));
+    this.deadlines.delete(homeAccountId);
+    const key = pendingKey(homeAccountId);
+    try {
+      const current = await this.store.get(key);
+      if (typeof current !== 'string' || current.startsWith(TAKEN)) return;
+      await this.store.deleteIf(key, current);
+      this.log.info('auth.revocation', { requestId, user: homeAccountId, outcome: 'dropped', reason: 'signed in again before the IdP ended its session' });
+    } catch (err) {
+      this.log.warn('auth.revocation', { requestId, user: homeAccountId, outcome: 'drop_failed', reason: reasonOf(err) });
     }
   }
 

@@ -121,6 +121,21 @@ describe('refresh-token revocation at sign-out, against the dev IdP', () => {
     expect(env.keys('logout:revoke:')).toEqual([]);
   });
 
+  it('a sign-in of the user before the IdP confirmed her SPA sign-out drops the held revocation: her new session keeps its refresh token past the deadline', async () => {
+    env = await start({ REVOCATION_DEADLINE_SECONDS: '0.5' });
+    const { browser, aliceId } = await signInAlice(env);
+    expect((await browser.api(`${env.stack.url}/auth/logout`, { method: 'POST' })).status).toBe(200);
+    // The end-session URL not followed: the IdP session is still there, and the next sign-in goes
+    // through it (at oidc-provider, into the same grant).
+    await env.stack.signIn(browser, 'alice');
+    const renewed = Object.values(env.tokenCacheOf(aliceId)!.RefreshToken).map((t) => t.secret);
+    expect(await revocationLogged(env, 'dropped')).toMatchObject({ user: aliceId });
+    await new Promise((r) => setTimeout(r, 1000)); // past the deadline
+    expect(revocations(env).filter((e) => e.outcome === 'revoked')).toEqual([]);
+    expect(await refreshAtIdp(env, renewed[0]!)).toBe('works');
+    expect((await browser.api(`${env.stack.url}/api/me`)).status).toBe(200);
+  });
+
   it('a failing revocation endpoint (503, then 200) is retried, and the sign-out answers without waiting for it', async () => {
     env = await start();
     const { aliceId, refreshToken } = await signInAlice(env);

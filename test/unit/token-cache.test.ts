@@ -183,6 +183,26 @@ describe('token cache writes and the sign-out tombstone', () => {
     expect(tokens.map.has('u1') && sealer.open(tokens.map.get('u1')!, 'u1')).toBe(signedInAgain ? 'tokens of the new sign-in' : false);
   });
 
+  it("a sign-in's redemption that a sign-out overtook writes nothing, not even over the user's next sign-in's entry", async () => {
+    const tokens = mapStore<string>();
+    const clock = { now: 10_001 };
+    const { tombstones } = tombstonesAt(clock);
+    // The first sign-in's callback began at 10_000; the sign-out came at 10_001; the next
+    // sign-in began at 10_002 and has written its entry. Then the first redemption's write arrives.
+    await tombstones.write('u1');
+    await client(tokens, tombstones, { signInStartedAt: 10_002 }).set('u1', 'tokens of the next sign-in');
+    const written: string[] = [];
+    const realSetIf = tokens.setIf;
+    tokens.setIf = async (k, expected, v, ttl) => {
+      const wrote = await realSetIf(k, expected, v, ttl);
+      if (wrote) written.push(sealer.open(v, k));
+      return wrote;
+    };
+    await client(tokens, tombstones, { signInStartedAt: 10_000 }).set('u1', 'tokens of the overtaken sign-in');
+    expect(written).toEqual([]);
+    expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('tokens of the next sign-in');
+  });
+
   it('a client whose second read found another value writes nothing: its cache mixes two states of the entry', async () => {
     const tokens = mapStore<string>();
     const { tombstones } = tombstonesAt({ now: 1 });
@@ -214,6 +234,7 @@ describe('token cache writes and the sign-out tombstone', () => {
     const clock = { now: 1_000 };
     const { store: logout, tombstones } = tombstonesAt(clock);
     const c = client(tokens, tombstones, { tombstoneSeen: 0 });
+    await c.get('u1'); // a refresh reads the entry first (here: none)
     await tombstones.write('u1'); // the sign-out overtook the refresh
     if (where === 'logout get') logout.failing.add('get');
     if (where === 'tokens delete') tokens.failing.add('delete');
@@ -238,7 +259,9 @@ describe('token cache writes and the sign-out tombstone', () => {
     logout.failing.add('get');
     const errors: string[] = [];
     const log = { ...silentLogger, error: (event: string) => void errors.push(event) };
-    await expect(client(tokens, tombstones, { tombstoneSeen: 0 }, { log }).set('u1', 'tokens')).rejects.toThrow();
+    const refresh = client(tokens, tombstones, { tombstoneSeen: 0 }, { log });
+    await refresh.get('u1');
+    await expect(refresh.set('u1', 'tokens')).rejects.toThrow();
     await settle();
     expect(errors).toEqual(['token_cache.write_unchecked']);
   });
