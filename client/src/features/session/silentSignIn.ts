@@ -5,7 +5,8 @@ import type { SessionInfo } from '../../../../shared/api';
  * (`silentSignIn` in /auth/session's answer: switched on, not tried lately, no sign-out in this
  * browser), the page goes once through the BFF's sign-in without a prompt. A user still signed
  * in at the IdP comes back signed in; anyone else comes back to the usual signed-out view, with
- * no error. Once per tab: the tab remembers it tried (sessionStorage), and the BFF remembers too.
+ * no error. Once per tab: the tab remembers it tried (sessionStorage), and the BFF remembers too;
+ * only being signed in again ends a tab's attempt (a loop needs attempts that fail).
  */
 
 /** sessionStorage: set when this tab has tried (no secret, no user data). */
@@ -24,5 +25,14 @@ export function takeSilentSignIn(info: SessionInfo, cameBackFromSignOut: boolean
     return storage.getItem(TRIED_KEY) === '1';
   } catch {
     return false;
+  }
+}
+
+/** The tab is signed in: its attempt, if any, is over; a later load signed out may try again. */
+export function forgetSilentSignIn(storage: Pick<Storage, 'removeItem'>): void {
+  try {
+    storage.removeItem(TRIED_KEY);
+  } catch {
+    // No storage: nothing was recorded either.
   }
 }

@@ -4,7 +4,7 @@ import { BffError, onSignedOut } from '../../bffFetch';
 import { currentLocation } from '../../lib/router';
 import { fetchSession, loginUrl } from './api';
 import { announce, onAnnouncement } from './channel';
-import { takeSilentSignIn } from './silentSignIn';
+import { forgetSilentSignIn, takeSilentSignIn } from './silentSignIn';
 
 /**
  * Why the page shows signed out:
@@ -54,7 +54,10 @@ export function useSession({ cameBackFromSignOut }: { cameBackFromSignOut: boole
         try {
           const info = await fetchSession(options.signal);
           if (info.isAuthenticated) {
-            if (shown.current !== 'signedIn') announce({ type: 'signed-in' });
+            if (shown.current !== 'signedIn') {
+              announce({ type: 'signed-in' });
+              forgetSilentSignIn(window.sessionStorage);
+            }
             shown.current = 'signedIn';
             setState({ status: 'signedIn', user: info.user, expiresAt: info.expiresAt });
           } else if (shown.current === 'signedIn') {
