@@ -613,7 +613,7 @@ function metricsProblems(e: z.infer<typeof schema>): string[] {
     problems.push(`METRICS_PORT: must differ from PORT (${e.PORT}); to serve /metrics on the main port, unset METRICS_PORT and set METRICS_TOKEN`);
   }
   if (e.METRICS_HOST !== undefined && !e.METRICS_TOKEN) {
-    let loopback = false;
+    let loopback: boolean;
     try {
       loopback = isLoopbackHost(new URL(`http://${e.METRICS_HOST.includes(':') && !e.METRICS_HOST.startsWith('[') ? `[${e.METRICS_HOST}]` : e.METRICS_HOST}/`));
     } catch {

@@ -4,6 +4,7 @@ import type { TokenSealer } from './auth/token-encryption';
 import type { Config } from './config';
 import type { IdentityProvider } from './identity/provider';
 import type { Logger } from './log';
+import type { Metrics } from './metrics/metrics';
 import type { SignOutService } from './logout/sign-out';
 import type { Tombstones } from './logout/tombstones';
 import type { Stores } from './stores';
@@ -20,4 +21,6 @@ export interface Services {
   /** Seals token cache entries at rest (TOKEN_CACHE_KEY). */
   sealer: TokenSealer;
   log: Logger;
+  /** Prometheus counters and histograms (metrics/metrics.ts); noMetrics when no endpoint is configured. */
+  metrics: Metrics;
 }

@@ -12,6 +12,8 @@ import type { ProxiedApi } from './api/routing';
 import { createOutbound } from './http/outbound';
 import { discoverIdentityProvider, identityEndpoint, type IdentityProvider } from './identity/provider';
 import { createLogger, type Logger } from './log';
+import { startMetricsServer } from './metrics/endpoint';
+import { createMetrics, noMetrics } from './metrics/metrics';
 import { logoutTokenVerifier } from './logout/logout-token';
 import { RefreshTokenRevocation } from './logout/revocation';
 import { SignOutService } from './logout/sign-out';
@@ -19,6 +21,7 @@ import { Tombstones } from './logout/tombstones';
 import { startSampleApi, type SampleApi } from './sample-api';
 import type { Services } from './services';
 import { createStores, type Stores } from './stores';
+import { meteredStores } from './stores/metered';
 
 export interface RunningBff {
   url: string;
@@ -34,6 +37,8 @@ export interface RunningBff {
   apiBaseUrl: string;
   /** Every API the proxy serves: the default (no name) first, then the named ones. */
   apis: ProxiedApi[];
+  /** The metrics listener (METRICS_PORT), e.g. http://127.0.0.1:9464; its path is /metrics. */
+  metricsUrl?: string;
   close(): Promise<void>;
 }
 
@@ -103,7 +108,9 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
     }
     const apis: ProxiedApi[] = [{ baseUrl: apiBaseUrl, scopes: config.api.scopes, timeoutMs: config.api.timeoutMs, mount: '/api' }, ...named];
 
-    const stores = options.stores ?? createStores(config);
+    // Counting starts only where an endpoint will show it (METRICS_PORT or METRICS_TOKEN).
+    const metrics = config.metrics ? createMetrics({ processMetrics: true }) : noMetrics;
+    const stores = meteredStores(options.stores ?? createStores(config), metrics);
     closers.push(() => stores.close());
     const tombstones = new Tombstones(stores.logout, config.sessionAbsoluteMs, () => stores.now());
     const sealer = new TokenSealer(config.tokenCacheKeys);
@@ -111,7 +118,7 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
     // Closed before the stores (closers run in reverse): no deadline or retry outlives them.
     const revocation = config.revokeRefreshTokens ? new RefreshTokenRevocation(idp, outbound, stores.logout, sealer, log, { deadlineMs: config.revocationDeadlineMs }) : undefined;
     if (revocation) closers.push(() => revocation.close());
-    const signOut = new SignOutService(stores, tombstones, log, config.sessionAbsoluteMs, revocation);
+    const signOut = new SignOutService(stores, tombstones, log, config.sessionAbsoluteMs, revocation, metrics);
     const opened = new OpenedEntries(sealer, { maxBytes: config.openedEntryCacheBytes });
     closers.push(async () => opened.close());
     const accessToken = accessTokens(msal, log, {
@@ -122,8 +129,9 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
       clientId: idp.clientId,
       authorityTenant: idp.authorityTenant,
       minRemainingShare: config.accessTokenMinRemainingShare,
+      metrics,
     });
-    const services: Services = { config, idp, msal, accessToken, stores, signOut, tombstones, sealer, log };
+    const services: Services = { config, idp, msal, accessToken, stores, signOut, tombstones, sealer, log, metrics };
     const verifyLogoutToken = config.backchannelLogout
       ? logoutTokenVerifier({
           issuer: idp.issuer,
@@ -152,6 +160,12 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
           server.close(() => resolve());
         }),
     );
+    const metricsPort = config.metrics?.port;
+    const metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(metrics, { host: config.metrics!.host, port: metricsPort, token: config.metrics!.token });
+    if (metricsServer) {
+      closers.push(() => metricsServer.close());
+      log.info('metrics.started', { url: `${metricsServer.url}/metrics` });
+    }
     const { port } = server.address() as AddressInfo;
     return {
       url: `http://localhost:${port}`,
@@ -164,6 +178,7 @@ export async function startBff(config: Config, options: StartOptions = {}): Prom
       sampleTodoApi,
       apiBaseUrl,
       apis,
+      metricsUrl: metricsServer?.url,
       close: async () => {
         for (const close of closers.reverse()) await close();
       },

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { AuthError, InteractionRequiredAuthError } from '@azure/msal-node';
 import { HttpError } from '../errors';
 import type { Logger } from '../log';
+import type { Metrics, RefreshOutcome } from '../metrics/metrics';
 import type { SessionUser } from '../session/data';
 import type { Stores } from '../stores';
 import { userKey } from '../stores/user-slot';
@@ -62,6 +63,8 @@ export interface TokenCacheAccess {
   authorityTenant?: string;
   /** ACCESS_TOKEN_MIN_REMAINING_SHARE: how much of a cached token's life must be left to reuse it. */
   minRemainingShare?: number;
+  /** Counts refresh grants and single-flight waits (none: not counted). */
+  metrics?: Pick<Metrics, 'refreshGrant' | 'singleFlightWait'>;
 }
 
 /**
@@ -107,9 +110,10 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
   async function refreshLeaseOrToken(user: SessionUser, scopes: string[], request: AccessTokenRequest): Promise<{ lease: string } | { token: string }> {
     const name = `refresh:${userKey(user.homeAccountId)}`;
     const giveUpAt = Date.now() + REFRESH_LEASE_MS + 1000;
-    for (;;) {
+    for (let waited = false; ; waited = true) {
       const lease = await cache.leases.lease(name, REFRESH_LEASE_MS);
       if (lease) return { lease };
+      if (!waited) cache.metrics?.singleFlightWait('lease');
       await new Promise((r) => setTimeout(r, LEASE_POLL_MS));
       const { token } = await lookUp(user, scopes, request);
       if (token) return { token: await notSignedOutSince(user, request, token) };
@@ -150,11 +154,14 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
         scopes,
         forceRefresh,
       });
+      // A token MSAL still found valid (the share rule is ours, not MSAL's) is no grant.
+      if (!result.fromCache) cache.metrics?.refreshGrant('ok');
       if (!result.accessToken) throw new HttpError(401, 'reauthenticate', 'Sign in again to continue.');
       // The refresh took a round trip to the IdP: a sign-out that returned meanwhile has removed
       // what it wrote (TokenCacheClient), and must keep this call from using it too.
       return await notSignedOutSince(user, request, result.accessToken);
     } catch (err) {
+      if (!(err instanceof HttpError)) cache.metrics?.refreshGrant(refreshFailure(err));
       if (err instanceof AuthError && err.errorCode === 'invalid_grant') {
         // Another refresh (a lease that expired, an instance of an older version) may have
         // used the refresh token first and left a new token: that is the answer, not a sign-in.
@@ -187,7 +194,7 @@ export function accessTokens(msal: MsalClientFactory, log: Logger, cache: TokenC
     if (!pending) {
       pending = acquire(user, scopes, request).finally(() => inFlight.delete(key));
       inFlight.set(key, pending);
-    }
+    } else cache.metrics?.singleFlightWait('in_process');
     return pending;
   };
 }
@@ -233,6 +240,15 @@ export function consentRequired(err: unknown): boolean {
     err.subError === 'consent_required' ||
     String(errorNo) === ENTRA_CONSENT_REQUIRED
   );
+}
+
+/** Why a refresh grant failed, as bff_token_refreshes_total counts it (the same reading as tokenError's). */
+function refreshFailure(err: unknown): Exclude<RefreshOutcome, 'ok'> {
+  if (consentRequired(err)) return 'consent_required';
+  if (err instanceof AuthError && err.errorCode === 'invalid_grant') return 'invalid_grant';
+  if (err instanceof InteractionRequiredAuthError || (err instanceof AuthError && REAUTH_CODES.has(err.errorCode))) return 'interaction_required';
+  if (err instanceof TokenCacheKeyError) return 'error';
+  return 'upstream';
 }
 
 function tokenError(err: unknown, user: SessionUser, log: Logger): HttpError {

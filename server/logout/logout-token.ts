@@ -40,7 +40,33 @@ export interface LogoutTokenVerifierOptions {
  */
 const LOGOUT_TOKEN_TYPES = new Set(['jwt', 'application/jwt', 'logout+jwt', 'application/logout+jwt']);
 
-const invalid = (message: string) => new HttpError(400, 'invalid_logout_token', message);
+/** Why a logout token was refused, in a word an operator can count (bff_logout_token_refusals_total); the message says more. */
+export type LogoutTokenRefusalReason =
+  | 'expired'
+  | `missing_${Claim}`
+  | `invalid_${Claim}`
+  | 'algorithm'
+  | 'unknown_key'
+  | 'signature'
+  | 'malformed'
+  | 'typ'
+  | 'events'
+  | 'nonce'
+  | 'no_subject';
+type Claim = 'iss' | 'aud' | 'iat' | 'exp' | 'nbf' | 'jti' | 'sub' | 'claim';
+
+/** A 400 invalid_logout_token with its reason. */
+export class LogoutTokenRefusal extends HttpError {
+  constructor(
+    readonly reason: LogoutTokenRefusalReason,
+    message: string,
+  ) {
+    super(400, 'invalid_logout_token', message);
+    this.name = 'LogoutTokenRefusal';
+  }
+}
+
+const invalid = (reason: LogoutTokenRefusalReason, message: string) => new LogoutTokenRefusal(reason, message);
 
 /**
  * Validates a logout_token as OIDC Back-Channel Logout 1.0, section 2.6, requires: signature
@@ -70,39 +96,44 @@ export function logoutTokenVerifier(options: LogoutTokenVerifierOptions) {
       payload = verified.payload;
       typ = verified.protectedHeader.typ;
     } catch (err) {
-      const reason = reasonOf(err);
-      if (reason === 'unavailable') throw new HttpError(503, 'upstream_unavailable', "The identity provider's keys could not be fetched; retry later.", { cause: err });
-      throw invalid(reason);
+      const refusal = refusalOf(err);
+      if (refusal === 'unavailable') throw new HttpError(503, 'upstream_unavailable', "The identity provider's keys could not be fetched; retry later.", { cause: err });
+      throw refusal;
     }
     if (typ !== undefined && (typeof typ !== 'string' || !LOGOUT_TOKEN_TYPES.has(typ.toLowerCase()))) {
-      throw invalid(`The logout token's typ header names another kind of token (${String(typ).slice(0, 40).replace(/[^\w+./-]/g, '?')}).`);
+      throw invalid('typ', `The logout token's typ header names another kind of token (${String(typ).slice(0, 40).replace(/[^\w+./-]/g, '?')}).`);
     }
     const events = payload.events;
-    if (!events || typeof events !== 'object' || Array.isArray(events)) throw invalid('The logout token has no events object.');
+    if (!events || typeof events !== 'object' || Array.isArray(events)) throw invalid('events', 'The logout token has no events object.');
     // Own members only: the token's JSON is the sender's input (a `__proto__` member included).
     const event = Object.hasOwn(events, BACKCHANNEL_EVENT) ? (events as Record<string, unknown>)[BACKCHANNEL_EVENT] : undefined;
-    if (!event || typeof event !== 'object' || Array.isArray(event)) throw invalid('The logout token is not a back-channel logout event.');
-    if (Object.hasOwn(payload, 'nonce')) throw invalid('A logout token must not carry a nonce.');
+    if (!event || typeof event !== 'object' || Array.isArray(event)) throw invalid('events', 'The logout token is not a back-channel logout event.');
+    if (Object.hasOwn(payload, 'nonce')) throw invalid('nonce', 'A logout token must not carry a nonce.');
     const sub = typeof payload.sub === 'string' && payload.sub ? payload.sub : undefined;
     const sid = typeof payload.sid === 'string' && payload.sid ? payload.sid : undefined;
-    if (!sub && !sid) throw invalid('The logout token names neither a subject nor a session.');
-    if (typeof payload.jti !== 'string' || !payload.jti) throw invalid('The logout token has no jti.');
+    if (!sub && !sid) throw invalid('no_subject', 'The logout token names neither a subject nor a session.');
+    if (typeof payload.jti !== 'string' || !payload.jti) throw invalid('missing_jti', 'The logout token has no jti.');
     return { jti: payload.jti, sub, sid, iat: payload.iat! };
   };
 }
 
-function reasonOf(err: unknown): string {
-  if (err instanceof joseErrors.JWTExpired) return 'The logout token has expired.';
+const CLAIMS = new Set<string>(['iss', 'aud', 'iat', 'exp', 'nbf', 'jti', 'sub']);
+
+function refusalOf(err: unknown): LogoutTokenRefusal | 'unavailable' {
+  if (err instanceof joseErrors.JWTExpired) return invalid('expired', 'The logout token has expired.');
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    return err.reason === 'missing' ? `The logout token has no ${err.claim} claim${err.claim === 'exp' ? ' (LOGOUT_TOKEN_EXP_OPTIONAL=1 accepts such tokens from providers that omit it)' : ''}.` : `The logout token's ${err.claim} claim is not valid.`;
+    const claim = (CLAIMS.has(err.claim) ? err.claim : 'claim') as Claim;
+    return err.reason === 'missing'
+      ? invalid(`missing_${claim}`, `The logout token has no ${err.claim} claim${err.claim === 'exp' ? ' (LOGOUT_TOKEN_EXP_OPTIONAL=1 accepts such tokens from providers that omit it)' : ''}.`)
+      : invalid(`invalid_${claim}`, `The logout token's ${err.claim} claim is not valid.`);
   }
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'The logout token is signed with an algorithm that is not accepted.';
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'The logout token is signed with an unknown key.';
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'The logout token signature is not valid.';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return invalid('algorithm', 'The logout token is signed with an algorithm that is not accepted.');
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return invalid('unknown_key', 'The logout token is signed with an unknown key.');
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return invalid('signature', 'The logout token signature is not valid.');
   if (err instanceof joseErrors.JWKSTimeout || !(err instanceof joseErrors.JOSEError) || /JSON Web Key Set/.test(err.message)) {
     // The IdP's keys could not be fetched (down, slow, not JSON): not the token's fault; a 503
     // lets the IdP retry, where a 400 would be final.
     return 'unavailable';
   }
-  return 'The logout token is not a valid signed JWT.';
+  return invalid('malformed', 'The logout token is not a valid signed JWT.');
 }
