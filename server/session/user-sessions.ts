@@ -2,6 +2,7 @@ import type { UserSession } from '../../shared/api';
 import type { Config } from '../config';
 import { HttpError } from '../errors';
 import type { Logger } from '../log';
+import { noMetrics, type Metrics } from '../metrics/metrics';
 import type { SignOutService } from '../logout/sign-out';
 import type { Tombstones } from '../logout/tombstones';
 import type { Store } from '../stores/store';
@@ -35,6 +36,7 @@ export class UserSessions {
     private readonly signOut: SignOutService,
     private readonly tombstones: Tombstones,
     private readonly log: Logger,
+    private readonly metrics: Pick<Metrics, 'sessionsEnded'> = noMetrics,
   ) {
     this.handles = new SessionHandles(config.sessionKeys);
   }
@@ -88,6 +90,7 @@ export class UserSessions {
     await this.tombstones.endSession(target.id);
     await this.sessions.delete(target.id);
     await this.signOut.forgetSession(asker.homeAccountId, target.id);
+    this.metrics.sessionsEnded('device_signout');
     this.log.info('auth.session_ended', { requestId: asker.requestId, user: asker.homeAccountId, reason: 'device_signout' });
   }
 

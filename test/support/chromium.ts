@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions } from 'playwright-core';
 
 /** Debian's Chromium: playwright-core drives it; no browser download (`playwright install`). */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -40,9 +40,10 @@ export async function launchChromium(): Promise<Browser> {
 /**
  * A fresh profile that trusts the dev IdP's self-signed CA, and reaches nothing but loopback:
  * oidc-provider's default pages @import Google Fonts, which a test must not depend on.
+ * `options` (a User-Agent, a viewport) go to browser.newContext.
  */
-export async function newLoopbackContext(browser: Browser): Promise<BrowserContext> {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 760 } });
+export async function newLoopbackContext(browser: Browser, options: BrowserContextOptions = {}): Promise<BrowserContext> {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 760 }, ...options });
   await context.route(
     (url) => !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname),
     (route) => route.abort('blockedbyclient'),
