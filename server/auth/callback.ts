@@ -74,6 +74,13 @@ export function callback(services: Services, pendingLogins: PendingLogins, sessi
 
     const sessionId = newSessionId(user.homeAccountId);
     await signOut.recordSignIn(user, sessionId);
+    // The IdP ended this very IdP session while the code was being redeemed: its logout call
+    // found nobody to sign out yet. Done now, and this sign-in is refused.
+    const ended = await signOut.endedMeanwhile(user);
+    if (ended) {
+      await signOut.signOut(user.homeAccountId, ended, ctx.state.requestId);
+      throw new HttpError(401, 'unauthenticated', 'Your session at the identity provider ended while you were signing in. Sign in again.');
+    }
     const now = Date.now();
     await sessions.begin(ctx, sessionId, { createdAt: now, lastSeen: now, signInStartedAt, user, device: deviceLabel(ctx.get('user-agent')) });
     if (sidFromSessionState) {

@@ -2,7 +2,7 @@ import type { Context, Next } from 'koa';
 import { badRequest, HttpError } from '../errors';
 import { readForm } from '../http/body';
 import type { Services } from '../services';
-import { LOGOUT_TOKEN_MAX_AGE_S, type LogoutToken } from './logout-token';
+import { LOGOUT_TOKEN_MAX_AGE_S, LogoutTokenRefusal, type LogoutToken } from './logout-token';
 
 const MAX_BODY_BYTES = 16 * 1024;
 
@@ -11,7 +11,7 @@ const MAX_BODY_BYTES = 16 * 1024;
  * Validate the logout_token fully, drop a replayed jti, then sign the user out by sid (or by
  * sub when the token has no sid). A store failure is a 503, so the IdP retries.
  */
-export function backchannelLogout({ idp, signOut, stores, log }: Services, verify: (token: string) => Promise<LogoutToken>) {
+export function backchannelLogout({ idp, signOut, stores, log, metrics }: Services, verify: (token: string) => Promise<LogoutToken>) {
   /** The logout token, validated; a refusal is logged with its reason (never the token), so an operator can see why a provider's logout did nothing. */
   async function validToken(ctx: Context): Promise<LogoutToken> {
     try {
@@ -21,6 +21,7 @@ export function backchannelLogout({ idp, signOut, stores, log }: Services, verif
       return await verify(tokens[0]);
     } catch (err) {
       if (err instanceof HttpError && err.status < 500) log.warn('backchannel.refused', { requestId: ctx.state.requestId, status: err.status, code: err.code, reason: err.message });
+      if (err instanceof HttpError && err.status < 500) metrics.logoutTokenRefused(err instanceof LogoutTokenRefusal ? err.reason : err.code);
       throw err;
     }
   }
@@ -47,6 +48,8 @@ export function backchannelLogout({ idp, signOut, stores, log }: Services, verif
       ctx.status = 200;
       return;
     }
+    // First, for a sign-in whose callback is still under way with this sid (sign-out.ts).
+    if (token.sid) await signOut.idpSessionEnded(idp.issuer, token.sid, 'backchannel');
     const user = await userOf(token);
     if (user) await signOut.signOut(user, 'backchannel', ctx.state.requestId);
     // Signed out here already (from the SPA): the IdP now confirms its own end of session, which

@@ -9,6 +9,14 @@ import type { Tombstones } from './tombstones';
 
 export type SignOutPath = 'spa' | 'frontchannel' | 'backchannel';
 
+/**
+ * How long an IdP's logout call for a sid is remembered for a sign-in still under way with it
+ * (ms): longer than a callback takes from the IdP's redirect to recording its sid (the code
+ * redemption is bounded at 10 s). A front-channel call is unauthenticated, so this also bounds
+ * what a flood of them can leave in the store.
+ */
+export const ENDED_SID_TTL_MS = 2 * 60_000;
+
 export interface SignOutResult {
   homeAccountId: string;
   sessionsEnded: number;
@@ -41,6 +49,7 @@ export class SignOutService {
   ) {}
 
   private sidKey = (issuer: string, sid: string) => `sid:${issuer} ${sid}`;
+  private endedSidKey = (issuer: string, sid: string) => `ended-sid:${issuer} ${sid}`;
   private subKey = (issuer: string, sub: string) => `sub:${issuer} ${sub}`;
   private sessionsKey = (homeAccountId: string) => `sessions:${userKey(homeAccountId)}`;
 
@@ -61,6 +70,27 @@ export class SignOutService {
   /** The user's last global sign-out (ms), if any: every session created at or before it is dead. */
   signedOutAt(homeAccountId: string): Promise<number | undefined> {
     return this.tombstones.signedOutAt(homeAccountId);
+  }
+
+  /**
+   * The IdP reports the end of its session (issuer, sid) (front- or back-channel): remembered for
+   * ENDED_SID_TTL_MS, before the sid is looked up, so a sign-in whose callback was under way with
+   * that sid, and had not recorded it yet, still learns of it (endedMeanwhile). Each side writes
+   * first and reads second, so on the shared store at least one sees the other.
+   */
+  async idpSessionEnded(issuer: string, sid: string, path: Exclude<SignOutPath, 'spa'>): Promise<void> {
+    await this.stores.logout.set(this.endedSidKey(issuer, sid), path, ENDED_SID_TTL_MS);
+  }
+
+  /**
+   * After recordSignIn: whether the IdP ended this sign-in's IdP session meanwhile (a logout call
+   * for its sid that found nobody yet). The caller signs the user out (the path named) and refuses
+   * the sign-in.
+   */
+  async endedMeanwhile(user: Pick<SessionUser, 'issuer' | 'sid'>): Promise<Exclude<SignOutPath, 'spa'> | undefined> {
+    if (!user.sid) return undefined;
+    const value = await this.stores.logout.get(this.endedSidKey(user.issuer, user.sid));
+    return value === 'frontchannel' || value === 'backchannel' ? value : undefined;
   }
 
   async userBySid(issuer: string, sid: string): Promise<string | undefined> {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userKey } from '../../server/stores/user-slot';
 import type { Response } from '../support/browser';
 import { hold, startFaultyStack, type faultyStores } from '../support/faulty-stores';
-import { signInAt, withExpiredAccessTokens, type Stack } from '../support/stack';
+import { loadIframes, signInAt, signOutAtIdp, withExpiredAccessTokens, type Stack } from '../support/stack';
 
 /**
  * A sign-out that lands while another request of the same user is half done: the sign-out wins,
@@ -47,8 +47,41 @@ describe('a sign-out racing a request of the same user', () => {
     held.release();
     await callback;
 
-    expect((await second.api(`${stack.url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
+    expect((await second.api(`${stack.url}/auth/session`)).json().isAuthenticated).toBe(false);
     expect((await second.api(`${stack.url}/api/me`)).status).toBe(401);
+    expect(keysOf(`tokens:${userKey(aliceId)}`)).toEqual([]);
+    expect(sessionsOf('alice')).toEqual([]);
+  });
+
+  it('an IdP sign-out that lands while a sign-in through that IdP session redeems its code refuses that sign-in and ends the user\'s other sessions', async () => {
+    const first = stack.browser();
+    await stack.signIn(first, 'alice');
+    const aliceId = (await first.api(`${stack.url}/api/me`)).json().sub as string;
+
+    // A second browser signs alice in; hold its callback once the IdP has answered the code
+    // redemption, before it has recorded the IdP session's sid.
+    const second = stack.browser();
+    const login = await second.get(`${stack.url}/auth/login`);
+    const held = hold();
+    const stop = faults.inject((call) => {
+      if (call.store === 'tokens' && call.key === aliceId) {
+        held.arrive();
+        return held.released;
+      }
+      return undefined;
+    });
+    const callback: Promise<Response> = signInAt(second, stack.url, 'alice', '/', login);
+    await held.reached;
+    stop();
+    // Meanwhile alice signs out of that IdP session, at the IdP: its back-channel and
+    // front-channel calls name a sid the BFF has not recorded yet.
+    const atIdp = await signOutAtIdp(second, `${stack.url}/auth/end-session`);
+    await loadIframes(atIdp.iframes);
+    held.release();
+
+    expect((await callback).status).toBe(401);
+    expect((await second.api(`${stack.url}/auth/session`)).json().isAuthenticated).toBe(false);
+    expect((await first.api(`${stack.url}/api/me`)).status).toBe(401);
     expect(keysOf(`tokens:${userKey(aliceId)}`)).toEqual([]);
     expect(sessionsOf('alice')).toEqual([]);
   });
