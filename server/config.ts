@@ -363,7 +363,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     staticDir: e.STATIC_DIR,
     logRequests: e.LOG_REQUESTS,
     silentSignIn: e.SILENT_SIGN_IN ?? identity.kind === 'dev',
-    ...(e.METRICS_PORT !== undefined || e.METRICS_TOKEN ? { metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST ?? DEFAULT_METRICS_HOST, token: e.METRICS_TOKEN } } : {}),
+    ...(e.METRICS_PORT !== undefined || e.METRICS_TOKEN ? { metrics: { port: e.METRICS_PORT, host: (e.METRICS_HOST ?? DEFAULT_METRICS_HOST).replace(/^\[(.*)\]$/, '$1'), token: e.METRICS_TOKEN } } : {}),
   };
   return deepFreeze(config);
 }
@@ -456,6 +456,9 @@ export const downstreamApiVariable = (name: string, field: 'BASE_URL' | 'SCOPES'
  * chosen by scopes, so a shared scope would send one API's token to the other. Base URLs follow
  * API_BASE_URL's rules (https in production unless loopback or API_ALLOW_PLAINTEXT_HTTP=1).
  */
+/** The scopes every sign-in and token request asks for (login scopes): never one API's own. */
+const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access', 'address', 'phone'];
+
 function downstreamApis(env: Env, e: z.infer<typeof schema>, production: boolean): { apis: DownstreamApi[]; problems: string[] } {
   const problems: string[] = [];
   const value = (name: string) => (env[name] === undefined || env[name] === '' ? undefined : env[name]!.trim());
@@ -464,7 +467,13 @@ function downstreamApis(env: Env, e: z.infer<typeof schema>, production: boolean
   if (e.DOWNSTREAM_APIS === undefined && !e.API_BASE_URL && !production) {
     apis.push({ name: SAMPLE_TODO_API_NAME, scopes: [SAMPLE_TODO_API_SCOPE], timeoutMs: e.API_TIMEOUT_MS });
   }
-  const owner = new Map<string, string>((e.API_SCOPES ?? [DEFAULT_SAMPLE_API_SCOPE]).map((s) => [s.toLowerCase(), 'API_SCOPES']));
+  // Every token request asks for these too (OIDC Core §3.1.2.1, §11): as an API's scope they
+  // would name every API at once, so no API may claim one.
+  const owner = new Map<string, string>(OIDC_SCOPES.map((s) => [s, 'a standard OpenID scope, asked for with every token']));
+  for (const s of e.API_SCOPES ?? [DEFAULT_SAMPLE_API_SCOPE]) {
+    if (owner.has(s.toLowerCase())) problems.push(`API_SCOPES: the scope ${s} is ${owner.get(s.toLowerCase())}; expects the API's own scopes (e.g. api://my-api/access_as_user)`);
+    else owner.set(s.toLowerCase(), 'API_SCOPES');
+  }
   for (const name of names) {
     if (!API_NAME.test(name)) {
       problems.push(`DOWNSTREAM_APIS: "${name.slice(0, 40)}" is not a valid API name; expects comma-separated names of lower-case letters, digits and inner hyphens (up to 32), e.g. DOWNSTREAM_APIS=graph,orders`);
@@ -483,7 +492,7 @@ function downstreamApis(env: Env, e: z.infer<typeof schema>, production: boolean
     for (const scope of scopes) {
       const other = owner.get(scope.toLowerCase());
       if (!SCOPE_TOKEN.test(scope)) problems.push(`${scopesVar}: "${scope.slice(0, 60)}" is not a valid scope (RFC 6749 §3.3)`);
-      else if (other) problems.push(`${scopesVar}: the scope ${scope} is also ${other}'s; a scope names one API, or its token would reach both`);
+      else if (other) problems.push(`${scopesVar}: the scope ${scope} is ${other.includes(' ') ? other : `also ${other}'s`}; a scope names one API, or its token would reach more than one`);
       else owner.set(scope.toLowerCase(), scopesVar);
     }
     const timeoutRaw = value(timeoutVar);

@@ -339,3 +339,43 @@ describe('client credentials', () => {
     expect(problemsOf({ DEV_IDP_CLIENT_AUTH: 'client_secret_basic' })).toEqual(['DEV_IDP_CLIENT_AUTH: expects client_secret_post or private_key_jwt']);
   });
 });
+
+describe('metrics', () => {
+  const token = 'metrics-token-0123456789abcdef-0123456789';
+
+  it('are off with neither METRICS_PORT nor METRICS_TOKEN: no endpoint anywhere', () => {
+    expect(loadConfig({}).metrics).toBeUndefined();
+  });
+
+  it('METRICS_PORT alone: a listener of their own on loopback (127.0.0.1), no token', () => {
+    expect(loadConfig({ METRICS_PORT: '9464' }).metrics).toEqual({ port: 9464, host: '127.0.0.1', token: undefined });
+    expect(loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '::1' }).metrics).toMatchObject({ host: '::1' });
+    // Listened on as the address itself: an IPv6 address loses its URL brackets.
+    expect(loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '[::1]' }).metrics).toMatchObject({ host: '::1' });
+  });
+
+  it('METRICS_TOKEN alone: on the main port behind the bearer token', () => {
+    expect(loadConfig({ METRICS_TOKEN: token }).metrics).toEqual({ port: undefined, host: '127.0.0.1', token });
+  });
+
+  it('refuses a token shorter than 32 characters or with spaces, and a port that is not one', () => {
+    expect(problemsOf({ METRICS_TOKEN: 'short' })).toEqual([expect.stringMatching(/^METRICS_TOKEN: expects a token of at least 32 characters/)]);
+    expect(problemsOf({ METRICS_TOKEN: `${token} x` })).toEqual([expect.stringMatching(/^METRICS_TOKEN: expects printable characters without spaces/)]);
+    expect(problemsOf({ METRICS_PORT: 'ninety' })).toEqual(['METRICS_PORT: expects a port number (1-65535)']);
+    expect(problemsOf({ METRICS_PORT: '70000' })).toEqual(['METRICS_PORT: expects a port number (1-65535)']);
+  });
+
+  it('a METRICS_HOST other than loopback needs METRICS_TOKEN, in development and production alike', () => {
+    for (const host of ['0.0.0.0', '10.0.0.5', 'metrics.internal', '::']) {
+      expect(problemsOf({ METRICS_PORT: '9464', METRICS_HOST: host })).toEqual([expect.stringMatching(new RegExp(`^METRICS_HOST: ${host.replace(/\./g, '\\.')} is not a loopback address.*set METRICS_TOKEN`))]);
+    }
+    expect(loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0', METRICS_TOKEN: token }).metrics).toEqual({ port: 9464, host: '0.0.0.0', token });
+    for (const host of ['localhost', '127.0.0.1', '::1', '[::1]']) expect(problemsOf({ METRICS_PORT: '9464', METRICS_HOST: host })).toEqual([]);
+  });
+
+  it('METRICS_HOST needs METRICS_PORT, and METRICS_PORT must not be PORT', () => {
+    expect(problemsOf({ METRICS_HOST: '127.0.0.1', METRICS_TOKEN: token })).toEqual([expect.stringMatching(/^METRICS_HOST: .*set METRICS_PORT too/)]);
+    expect(problemsOf({ PORT: '3000', METRICS_PORT: '3000' })).toEqual([expect.stringMatching(/^METRICS_PORT: must differ from PORT \(3000\)/)]);
+    expect(problemsOf({ METRICS_PORT: '9464', METRICS_HOST: 'not a host' })).toEqual(['METRICS_HOST: expects a host name or an IP address to listen on, e.g. 127.0.0.1']);
+  });
+});
