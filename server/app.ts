@@ -9,6 +9,7 @@ import { clientJwks } from './auth/client-jwks';
 import { login } from './auth/login';
 import { PendingLogins } from './auth/pending-logins';
 import { sessionInfo } from './auth/session';
+import { SilentSignIn } from './auth/silent-sign-in';
 import { userSessionRoutes } from './auth/sessions';
 import { startTokenCacheRead } from './auth/token-cache';
 import { requireCsrfHeader } from './http/csrf';
@@ -51,7 +52,8 @@ export function createApp(services: Services, options: AppOptions): Koa {
 
   // Sessions only where they are used: static files and the logout callbacks never read one.
   const sessionStore = sessions(app, config, stores.sessions, services.tombstones, services.metrics);
-  const session = sessionStore.middleware;
+  // A browser whose session ends gets no silent sign-in until it signs in with a click.
+  const session = new SilentSignIn(config).watch(sessionStore.middleware);
   const pendingLogins = new PendingLogins({ sessionKeys: config.sessionKeys, production: config.production, timeoutMs: config.loginTimeoutMs });
   const signedIn = requireUser(signOut);
   const router = new Router();
@@ -63,7 +65,7 @@ export function createApp(services: Services, options: AppOptions): Koa {
   const endSession = new EndSession(config, services.idp, stores);
   router.post('/auth/logout', requireCsrfHeader, session, signedIn, spaLogout(services, endSession));
   // "Your sessions": the user's own BFF sessions, and ending one of the others (not the IdP's).
-  const yourSessions = userSessionRoutes(new UserSessions(config, stores.sessions, signOut, services.tombstones, log), sessionStore);
+  const yourSessions = userSessionRoutes(new UserSessions(config, stores.sessions, signOut, services.tombstones, log, services.metrics), sessionStore);
   router.get('/auth/sessions', requireCsrfHeader, session, signedIn, yourSessions.list);
   router.delete('/auth/sessions/:handle', requireCsrfHeader, session, signedIn, yourSessions.end);
   // No session needed: a signed-out SPA can still end the IdP session (without a hint).

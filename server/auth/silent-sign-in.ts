@@ -1,6 +1,7 @@
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Config } from '../config';
-import { SECURE_SESSION_COOKIE, SESSION_COOKIE } from '../session/middleware';
+import { HttpError } from '../errors';
+import { SECURE_SESSION_COOKIE, SESSION_COOKIE, sessionOf } from '../session/middleware';
 
 /**
  * Silent sign-in (OIDC Core §3.1.2.1, `prompt=none`): when the SPA loads signed out it may send
@@ -53,6 +54,27 @@ export class SilentSignIn {
     if (!this.config.silentSignIn || this.hasSessionCookie(ctx) || ctx.cookies.get(this.cookieName, { signed: false }) !== undefined) return false;
     ctx.cookies.set(this.cookieName, 'tried', this.cookieOptions(SILENT_ATTEMPT_MS));
     return true;
+  }
+
+  /**
+   * Wraps the session middleware: a request that came with a session cookie and leaves without a
+   * signed-in session (a sign-out, a tombstone, a timeout, a session not found) marks the browser
+   * `ended`, whichever route saw it first (an API call's 401 clears the cookie too). A store
+   * outage (5xx) marks nothing.
+   */
+  watch(session: Middleware): Middleware {
+    return async (ctx, next) => {
+      const had = this.hasSessionCookie(ctx);
+      let outage = false;
+      try {
+        await session(ctx, next);
+      } catch (err) {
+        outage = !(err instanceof HttpError && err.status < 500);
+        throw err;
+      } finally {
+        if (had && !outage && !sessionOf(ctx)?.user) this.markEnded(ctx);
+      }
+    };
   }
 
   /** After a sign-out in this browser: no silent sign-in until the next sign-in with a click. */

@@ -112,7 +112,7 @@ describe('sign-in state', () => {
       failures++;
       expect({ n, status: callback.status, error: callback.json().error }).toEqual({ n, status: 503, error: 'store_unavailable' });
       expect(sessionCookieSet(callback)).toBe(false);
-      expect((await browser.api(`${stack.url}/auth/session`)).json()).toEqual({ isAuthenticated: false });
+      expect((await browser.api(`${stack.url}/auth/session`)).json()).toMatchObject({ isAuthenticated: false });
       expect((await browser.api(`${stack.url}/api/me`)).status).toBe(401);
     }
     expect(failures).toBeGreaterThanOrEqual(5);

@@ -152,6 +152,19 @@ describe('silent sign-in (prompt=none) against the real dev IdP', () => {
       .sign(await importJWK(signingKey, 'RS256'));
     const res = await stack.browser().post(`${stack.url}/auth/backchannel-logout`, { form: { logout_token: token } });
     expect(res.status).toBe(200);
+    // The page's next API call is the first to learn it.
+    expect((await browser.api(`${stack.url}/api/me`)).status).toBe(401);
+    expect(await session(stack, browser)).toEqual({ isAuthenticated: false });
+    expect((await silentSignIn(stack, browser, '/')).wentToIdp).toBe(false);
+  });
+
+  it('a session that ends on an API call (the 401 clears its cookie) is not followed by a silent sign-in', async () => {
+    const browser = stack.browser();
+    await stack.signIn(browser, 'bob');
+    const sub = (await browser.api(`${stack.url}/api/me`)).json().sub as string;
+    await stack.bff.stores.tokens.delete(sub);
+    expect((await browser.api(`${stack.url}/api/me`)).json().error).toBe('reauthenticate');
+    expect((await browser.jar.getCookies(stack.url)).map((c) => c.key)).not.toContain('bff.sid');
     expect(await session(stack, browser)).toEqual({ isAuthenticated: false });
     expect((await silentSignIn(stack, browser, '/')).wentToIdp).toBe(false);
   });
