@@ -492,7 +492,8 @@ function downstreamApis(env: Env, e: z.infer<typeof schema>, production: boolean
     for (const scope of scopes) {
       const other = owner.get(scope.toLowerCase());
       if (!SCOPE_TOKEN.test(scope)) problems.push(`${scopesVar}: "${scope.slice(0, 60)}" is not a valid scope (RFC 6749 §3.3)`);
-      else if (other) problems.push(`${scopesVar}: the scope ${scope} is ${other.includes(' ') ? other : `also ${other}'s`}; a scope names one API, or its token would reach more than one`);
+      else if (other?.includes(' ')) problems.push(`${scopesVar}: the scope ${scope} is ${other}; expects the API's own scopes (e.g. api://my-api/access_as_user)`);
+      else if (other) problems.push(`${scopesVar}: the scope ${scope} is also ${other}'s; a scope names one API, or its token would reach both`);
       else owner.set(scope.toLowerCase(), scopesVar);
     }
     const timeoutRaw = value(timeoutVar);

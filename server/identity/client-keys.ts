@@ -139,6 +139,8 @@ export function loadCertificateCredential(keyFile: string, certificate: { file: 
   if (key.asymmetricKeyType !== 'rsa') {
     throw new ClientKeyError(`the key in ${keyFile} is ${key.asymmetricKeyType ?? 'not RSA'}; expects the RSA private key of the certificate (Entra takes RSA certificates; MSAL signs PS256)`);
   }
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits < 2048) throw new ClientKeyError(`the key in ${keyFile} is RSA of ${bits} bits; expects an RSA key of 2048 bits or more`);
   const privateKeyPem = key.export({ format: 'pem', type: 'pkcs8' }) as string;
   if ('thumbprint' in certificate) {
     const hex = certificate.thumbprint.replace(/[:\s]/g, '').toLowerCase();

@@ -255,6 +255,13 @@ describe('client credentials', () => {
     cert = { keyPem, certPem, keyFile: writeKeyFile(dir, 'cert-key.pem', keyPem), certFile: writeKeyFile(dir, 'cert.pem', certPem) };
   });
 
+  it('Entra: refuses a certificate key of fewer than 2048 bits, as for private_key_jwt', () => {
+    const small = writeKeyFile(dir, 'small-cert-key.pem', privateKeyPem({ rsa: 1024 }));
+    expect(problemsOf({ ...entra, ENTRA_CLIENT_CERTIFICATE_KEY_FILE: small, ENTRA_CLIENT_CERTIFICATE_THUMBPRINT: 'ab'.repeat(32) })).toEqual([
+      expect.stringMatching(/^ENTRA_CLIENT_CERTIFICATE_KEY_FILE: .*RSA of 1024 bits; expects an RSA key of 2048 bits or more/),
+    ]);
+  });
+
   it('Entra: names both variables when a secret and a certificate are set', () => {
     const problems = problemsOf({ ...entra, ENTRA_CLIENT_SECRET: 's', ENTRA_CLIENT_CERTIFICATE_KEY_FILE: cert.keyFile, ENTRA_CLIENT_CERTIFICATE_FILE: cert.certFile });
     expect(problems).toEqual([expect.stringMatching(/^ENTRA_CLIENT_SECRET and ENTRA_CLIENT_CERTIFICATE_KEY_FILE, ENTRA_CLIENT_CERTIFICATE_FILE: set one client credential, not both/)]);

@@ -27,6 +27,14 @@ const PRODUCTION = {
 };
 
 describe('named downstream APIs (configuration)', () => {
+  it.each(['openid', 'profile', 'email', 'offline_access', 'Email'])('refuses the standard OpenID scope %s as an API\'s scope, for a named API and for the default one: every token request asks for it', (scope) => {
+    expect(problemsOf({ DOWNSTREAM_APIS: 'mail', DOWNSTREAM_API_MAIL_BASE_URL: 'http://localhost:4100', DOWNSTREAM_API_MAIL_SCOPES: scope })).toEqual([
+      expect.stringMatching(new RegExp(`^DOWNSTREAM_API_MAIL_SCOPES: the scope ${scope} is a standard OpenID scope`)),
+    ]);
+    expect(problemsOf({ API_BASE_URL: 'http://localhost:4100', API_SCOPES: `api://mine/read ${scope}` })).toEqual([expect.stringMatching(new RegExp(`^API_SCOPES: the scope ${scope} is a standard OpenID scope`))]);
+  });
+
+
   it('in development with nothing set, serves the sample todo API as `todo` beside the default sample API', () => {
     const { api } = loadConfig({});
     expect(api.named).toEqual([{ name: 'todo', scopes: [SAMPLE_TODO_API_SCOPE], timeoutMs: 10_000 }]);
