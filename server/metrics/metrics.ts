@@ -99,10 +99,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
   });
 
-  for (const path of SIGN_OUT_PATHS) for (const outcome of SIGN_OUT_OUTCOMES) signOuts.labels(path, outcome);
-  for (const reason of SESSION_END_REASONS) sessionsEnded.labels(reason);
-  for (const outcome of REFRESH_OUTCOMES) refreshes.labels(outcome);
-  for (const kind of SINGLE_FLIGHT_WAITS) waits.labels(kind);
+  for (const path of SIGN_OUT_PATHS) for (const outcome of SIGN_OUT_OUTCOMES) signOuts.inc({ path, outcome }, 0);
+  for (const reason of SESSION_END_REASONS) sessionsEnded.inc({ reason }, 0);
+  for (const outcome of REFRESH_OUTCOMES) refreshes.inc({ outcome }, 0);
+  for (const kind of SINGLE_FLIGHT_WAITS) waits.inc({ kind }, 0);
 
   return {
     enabled: true,
