@@ -9,6 +9,8 @@ import type { Stack } from '../../support/stack';
 export const JWT = /eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]+/;
 const TEXT_TYPES = /text\/|application\/json|javascript/i;
 const LOGOUT_PATH = '/auth/logout';
+/** Answers the SPA may leave the page right after reading: /auth/logout (to the IdP's end session), /auth/session (a silent sign-in). */
+const READ_ON_THE_WAY = [LOGOUT_PATH, '/auth/session'];
 const END_SESSION_PATH = '/auth/end-session';
 
 interface Seen {
@@ -63,13 +65,15 @@ export class TokenWatch {
   async watch(context: BrowserContext) {
     context.on('request', (request) => this.urls.push(request.url()));
     context.on('response', (response) => this.pending.push(withTimeout(this.record(response), () => this.unread.push(response.url()))));
-    // The SPA leaves for the IdP as soon as it has read this answer, and Chromium drops the body
-    // with the page: read it on the way instead, and pass the same response on unchanged.
-    await context.route(`${this.bffOrigin}${LOGOUT_PATH}`, async (route) => {
-      const response = await route.fetch({ maxRedirects: 0 });
-      this.fromBff.push({ where: `the body of ${route.request().method()} ${LOGOUT_PATH}`, text: await response.text() });
-      await route.fulfill({ response });
-    });
+    // The SPA leaves for the IdP as soon as it has read these answers, and Chromium drops the
+    // body with the page: read them on the way instead, and pass the same response on unchanged.
+    for (const path of READ_ON_THE_WAY) {
+      await context.route(`${this.bffOrigin}${path}`, async (route) => {
+        const response = await route.fetch({ maxRedirects: 0 });
+        this.fromBff.push({ where: `the body of ${route.request().method()} ${path}`, text: await response.text() });
+        await route.fulfill({ response });
+      });
+    }
   }
 
   /** The BFF origin's storage as the page's own scripts see it. */
@@ -113,7 +117,7 @@ export class TokenWatch {
     if (url.pathname === END_SESSION_PATH && headers.location) headers.location = this.withoutEndSessionHint(headers.location);
     this.fromBff.push({ where: `the headers of ${response.url()}`, text: JSON.stringify(headers) });
     const redirect = response.status() >= 300 && response.status() < 400;
-    if (url.pathname === LOGOUT_PATH) return; // read by the route in watch()
+    if (READ_ON_THE_WAY.includes(url.pathname)) return; // read by the route in watch()
     if (redirect || !TEXT_TYPES.test(response.headers()['content-type'] ?? '')) return;
     try {
       this.fromBff.push({ where: `the body of ${response.url()}`, text: await response.text() });
