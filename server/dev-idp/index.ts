@@ -116,7 +116,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
  * - `sid` in the ID token: oidc-provider adds it only for back-channel clients or when the
  *   claims parameter asks for it; Entra always sends it, and our sign-out needs it.
  * - refresh tokens: oidc-provider drops offline_access unless prompt=consent (OIDC Core 11);
- *   consent for our clients is then granted without a screen (interactions.ts).
+ *   consent for our clients is then granted without a screen (interactions.ts). Not with
+ *   prompt=none (a silent sign-in, which must not show anything): there the grant the user
+ *   already has decides (offlineAccessForSilentSignIn, provider.ts).
  */
 function withSidClaim(claims: string | null): string {
   let parsed: { id_token?: Record<string, unknown> };
