@@ -6,6 +6,8 @@ import { OpenedEntries } from '../../server/auth/opened-entries';
 import { generateTokenCacheKey, TokenSealer } from '../../server/auth/token-encryption';
 import { StoreUnavailableError } from '../../server/errors';
 import { silentLogger } from '../../server/log';
+import { SignOutService } from '../../server/logout/sign-out';
+import { Tombstones } from '../../server/logout/tombstones';
 import { bearerTokenMatches } from '../../server/metrics/endpoint';
 import { createMetrics, type Metrics } from '../../server/metrics/metrics';
 import type { SessionUser } from '../../server/session/data';
@@ -91,6 +93,26 @@ describe('metrics: refresh grants and single-flight waits', () => {
       expect(await valueOf(metrics, `bff_token_refreshes_total{outcome="${outcome}"}`), outcome).toBe(1);
       expect(await valueOf(metrics, 'bff_token_refreshes_total{outcome="ok"}')).toBe(0);
     }
+  });
+});
+
+describe('metrics: sign-outs', () => {
+  const signOutWith = (metrics: Metrics, change: (stores: ReturnType<typeof createStores>) => ReturnType<typeof createStores>) => {
+    const stores = change(createStores({}));
+    return new SignOutService(stores, new Tombstones(stores.logout, 60_000, () => stores.now()), silentLogger, 60_000, undefined, metrics);
+  };
+
+  it('counts a sign-out whose tombstone no replica confirmed as unreplicated, one whose store failed otherwise as store_unavailable, and passes the error on', async () => {
+    const metrics = createMetrics();
+    const unconfirmed = signOutWith(metrics, (s) => ({ ...s, replicated: () => Promise.reject(new StoreUnavailableError(new Error('0 of 1 replicas confirmed'))) }));
+    await expect(unconfirmed.signOut('u1', 'backchannel')).rejects.toBeInstanceOf(StoreUnavailableError);
+    const failing = signOutWith(metrics, (s) => ({ ...s, tokens: { ...s.tokens, delete: () => Promise.reject(new StoreUnavailableError(new Error('down'))) } }));
+    await expect(failing.signOut('u1', 'spa')).rejects.toBeInstanceOf(StoreUnavailableError);
+    await signOutWith(metrics, (s) => s).signOut('u1', 'frontchannel');
+    expect(await valueOf(metrics, 'bff_signouts_total{path="backchannel",outcome="unreplicated"}')).toBe(1);
+    expect(await valueOf(metrics, 'bff_signouts_total{path="spa",outcome="store_unavailable"}')).toBe(1);
+    expect(await valueOf(metrics, 'bff_signouts_total{path="frontchannel",outcome="ok"}')).toBe(1);
+    expect(await valueOf(metrics, 'bff_signouts_total{path="spa",outcome="ok"}')).toBe(0);
   });
 });
 
