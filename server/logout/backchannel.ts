@@ -48,9 +48,13 @@ export function backchannelLogout({ idp, signOut, stores, log, metrics }: Servic
       ctx.status = 200;
       return;
     }
-    // First, for a sign-in whose callback is still under way with this sid (sign-out.ts).
-    if (token.sid) await signOut.idpSessionEnded(idp.issuer, token.sid, 'backchannel');
-    const user = await userOf(token);
+    let user = await userOf(token);
+    if (!user && token.sid) {
+      // Not recorded (yet): remembered, then looked up again, for a sign-in whose callback is
+      // still under way with this sid (sign-out.ts, idpSessionEnded).
+      await signOut.idpSessionEnded(idp.issuer, token.sid, 'backchannel');
+      user = await userOf(token);
+    }
     if (user) await signOut.signOut(user, 'backchannel', ctx.state.requestId);
     // Signed out here already (from the SPA): the IdP now confirms its own end of session, which
     // a held refresh-token revocation waits for. In the background: never delays this answer.

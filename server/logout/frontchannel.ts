@@ -19,9 +19,13 @@ export function frontchannelLogout({ idp, signOut }: Services) {
     if (!sid) throw badRequest('bad_request', 'The sid parameter is required.');
     if (iss !== undefined && iss !== idp.issuer) throw new HttpError(400, 'invalid_issuer', 'The iss parameter does not name this application\'s identity provider.');
 
-    // First, for a sign-in whose callback is still under way with this sid (sign-out.ts).
-    await signOut.idpSessionEnded(idp.issuer, sid, 'frontchannel');
-    const user = await signOut.userBySid(idp.issuer, sid);
+    let user = await signOut.userBySid(idp.issuer, sid);
+    if (!user) {
+      // Not recorded (yet): remembered, then looked up again, for a sign-in whose callback is
+      // still under way with this sid (sign-out.ts, idpSessionEnded).
+      await signOut.idpSessionEnded(idp.issuer, sid, 'frontchannel');
+      user = await signOut.userBySid(idp.issuer, sid);
+    }
     const sessionsEnded = user ? (await signOut.signOut(user, 'frontchannel', ctx.state.requestId)).sessionsEnded : 0;
     // Signed out here already (from the SPA): the IdP confirms its end of session, which a held
     // refresh-token revocation waits for (in the background).

@@ -73,10 +73,12 @@ export class SignOutService {
   }
 
   /**
-   * The IdP reports the end of its session (issuer, sid) (front- or back-channel): remembered for
-   * ENDED_SID_TTL_MS, before the sid is looked up, so a sign-in whose callback was under way with
-   * that sid, and had not recorded it yet, still learns of it (endedMeanwhile). Each side writes
-   * first and reads second, so on the shared store at least one sees the other.
+   * The IdP reports the end of its session (issuer, sid) (front- or back-channel), a sid not
+   * recorded here: remembered for ENDED_SID_TTL_MS, and the caller looks it up once more, so a
+   * sign-in whose callback was under way with that sid, and had not recorded it yet, still learns
+   * of it (endedMeanwhile). Each side writes first and reads second, so on the shared store at
+   * least one sees the other. A recorded sid needs no mark: its sign-out's tombstone ends any
+   * sign-in that began before it.
    */
   async idpSessionEnded(issuer: string, sid: string, path: Exclude<SignOutPath, 'spa'>): Promise<void> {
     await this.stores.logout.set(this.endedSidKey(issuer, sid), path, ENDED_SID_TTL_MS);
