@@ -20,6 +20,18 @@ describe('a sign-out racing a request of the same user', () => {
   });
   afterAll(() => stack?.close());
 
+  /** Holds every call of the user's token cache entry until released; stop() lets later ones through. */
+  const holdTokenCalls = (homeAccountId: string) => {
+    const held = hold();
+    const stop = faults.inject((call) => {
+      if (call.store === 'tokens' && call.key === homeAccountId) {
+        held.arrive();
+        return held.released;
+      }
+      return undefined;
+    });
+    return { held, stop };
+  };
   const keysOf = (prefix: string) => [...memory.keys()].filter((k) => k.startsWith(prefix));
   const sessionsOf = (username: string) => keysOf('sessions:').filter((k) => String(memory.get(k)).includes(`"username":"${username}"`));
 
@@ -31,14 +43,7 @@ describe('a sign-out racing a request of the same user', () => {
     // A second tab signs alice in; hold its callback once the IdP has answered the code redemption.
     const second = stack.browser();
     const login = await second.get(`${stack.url}/auth/login`);
-    const held = hold();
-    const stop = faults.inject((call) => {
-      if (call.store === 'tokens' && call.key === aliceId) {
-        held.arrive();
-        return held.released;
-      }
-      return undefined;
-    });
+    const { held, stop } = holdTokenCalls(aliceId);
     const callback: Promise<Response> = signInAt(second, stack.url, 'alice', '/', login);
     await held.reached;
     stop();
@@ -62,14 +67,7 @@ describe('a sign-out racing a request of the same user', () => {
     // redemption, before it has recorded the IdP session's sid.
     const second = stack.browser();
     const login = await second.get(`${stack.url}/auth/login`);
-    const held = hold();
-    const stop = faults.inject((call) => {
-      if (call.store === 'tokens' && call.key === aliceId) {
-        held.arrive();
-        return held.released;
-      }
-      return undefined;
-    });
+    const { held, stop } = holdTokenCalls(aliceId);
     const callback: Promise<Response> = signInAt(second, stack.url, 'alice', '/', login);
     await held.reached;
     stop();

@@ -1,18 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../server/config';
+import { loadConfig } from '../../server/config';
 import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { calculateJwkThumbprint } from 'jose';
 import { clientCertificate, keyFolder, privateKeyPem, writeKeyFile } from '../support/client-keys';
+import { problemsOf } from '../support/config-problems';
 
-const problemsOf = (env: Record<string, string>) => {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-};
 
 describe('configuration', () => {
   it('runs on embedded defaults with nothing set: dev IdP, sample API, in-memory stores', () => {

@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, SAMPLE_TODO_API_SCOPE } from '../../server/config';
+import { loadConfig, SAMPLE_TODO_API_SCOPE } from '../../server/config';
+import { problemsOf } from '../support/config-problems';
 
 /** DOWNSTREAM_APIS and DOWNSTREAM_API_<NAME>_*: named APIs, validated at start-up like the rest. */
 
-const problemsOf = (env: Record<string, string>) => {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-};
 
 const PRODUCTION = {
   NODE_ENV: 'production',

@@ -42,6 +42,18 @@ function client(tokens: Store<string>, tombstones: Tombstones, guard: SignOutGua
 
 const settle = () => new Promise((r) => setTimeout(r, 20));
 
+/** What `tokens` accepts from here on, opened: each compare-and-set that wrote. */
+function writesTo(tokens: Store<string>): string[] {
+  const written: string[] = [];
+  const realSetIf = tokens.setIf;
+  tokens.setIf = async (k, expected, v, ttl) => {
+    const wrote = await realSetIf(k, expected, v, ttl);
+    if (wrote) written.push(sealer.open(v, k));
+    return wrote;
+  };
+  return written;
+}
+
 describe('token cache writes and the sign-out tombstone', () => {
   it('answers an empty string on a miss and for the key of a sign-in without a user yet', async () => {
     const { tombstones } = tombstonesAt({ now: 1 });
@@ -171,13 +183,7 @@ describe('token cache writes and the sign-out tombstone', () => {
     await tombstones.write('u1');
     tokens.map.delete('u1');
     if (signedInAgain) await client(tokens, tombstones, { signInStartedAt: 10_001 }).set('u1', 'tokens of the new sign-in');
-    const written: string[] = [];
-    const realSetIf = tokens.setIf;
-    tokens.setIf = async (k, expected, v, ttl) => {
-      const wrote = await realSetIf(k, expected, v, ttl);
-      if (wrote) written.push(sealer.open(v, k));
-      return wrote;
-    };
+    const written = writesTo(tokens);
     await refresh.set('u1', 'refreshed before the sign-out');
     expect(written).toEqual([]);
     expect(tokens.map.has('u1') && sealer.open(tokens.map.get('u1')!, 'u1')).toBe(signedInAgain ? 'tokens of the new sign-in' : false);
@@ -191,13 +197,7 @@ describe('token cache writes and the sign-out tombstone', () => {
     // sign-in began at 10_002 and has written its entry. Then the first redemption's write arrives.
     await tombstones.write('u1');
     await client(tokens, tombstones, { signInStartedAt: 10_002 }).set('u1', 'tokens of the next sign-in');
-    const written: string[] = [];
-    const realSetIf = tokens.setIf;
-    tokens.setIf = async (k, expected, v, ttl) => {
-      const wrote = await realSetIf(k, expected, v, ttl);
-      if (wrote) written.push(sealer.open(v, k));
-      return wrote;
-    };
+    const written = writesTo(tokens);
     await client(tokens, tombstones, { signInStartedAt: 10_000 }).set('u1', 'tokens of the overtaken sign-in');
     expect(written).toEqual([]);
     expect(sealer.open(tokens.map.get('u1')!, 'u1')).toBe('tokens of the next sign-in');
