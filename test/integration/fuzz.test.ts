@@ -6,6 +6,12 @@ import { signInAt, startInspectableStack, startStack } from '../support/stack';
 import { prng } from '../support/prng';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261124);
+
+/**
+ * The store without the marks a front- or back-channel call for an unrecorded sid leaves for two
+ * minutes (`logout:ended-sid:`, sign-out.ts): the one thing such a call may store.
+ */
+const withoutEndedSids = (memory: Map<string, unknown>) => new Map([...memory].filter(([key]) => !key.startsWith('logout:ended-sid:')));
 const REQUESTS = 3000;
 
 const PIECES = [
@@ -15,7 +21,7 @@ const PIECES = [
 ];
 
 describe('fuzz: malformed requests at /auth/callback, the logout routes and /api/*', () => {
-  it(`${REQUESTS} malformed requests: zero 5xx, zero stored changes (seed ${SEED})`, async () => {
+  it(`${REQUESTS} malformed requests: zero 5xx, zero stored changes but two-minute ended-sid marks (seed ${SEED})`, async () => {
     const env = await startInspectableStack();
     const { stack, memory } = env;
     try {
@@ -70,7 +76,7 @@ describe('fuzz: malformed requests at /auth/callback, the logout routes and /api
       if (process.env.FUZZ_REPORT) console.log(Object.fromEntries(statuses), { refusedByClient });
       expect(fivexx).toEqual([]);
       expect(refusedByClient).toBeLessThan(REQUESTS / 10);
-      expect(new Map(memory)).toEqual(before);
+      expect(withoutEndedSids(memory)).toEqual(withoutEndedSids(before));
       // alice is still signed in: nothing malformed signed her out.
       expect((await signedIn.api(`${stack.url}/auth/session`)).json().isAuthenticated).toBe(true);
       expect([...statuses.keys()].every((s) => s < 500)).toBe(true);
@@ -127,7 +133,7 @@ describe('fuzz: properties over the kinds of fault a review found (fast-check, s
         }),
         options,
       );
-      expect(new Map(memory)).toEqual(before);
+      expect(withoutEndedSids(memory)).toEqual(withoutEndedSids(before));
       expect((await alice.api(`${stack.url}/auth/session`)).json().isAuthenticated).toBe(true);
     } finally {
       await stack.close();
