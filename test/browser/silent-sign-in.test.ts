@@ -65,6 +65,8 @@ describe.skipIf(skipBrowserTests())('silent sign-in (prompt=none), in Chromium a
 
   test('a user still signed in at the IdP lands signed in without a click once the BFF session is gone', async () => {
     await signInWithAClick();
+    // The signed-in page's own API calls answer first: leaving it mid-fetch drops their bodies.
+    await page.waitForLoadState('networkidle');
     await clearBffCookies();
     toIdp = [];
     loginForms = 0;

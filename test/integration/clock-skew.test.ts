@@ -33,7 +33,7 @@ describe.skipIf(!hasRedis)('BFF instances whose clocks disagree, on one Redis', 
       startBffProcess(ports[2]!, idp, env, clockOff(-10_000)),
     ]);
     redis = await redisReader();
-  }, 60_000);
+  }, 150_000);
 
   afterAll(async () => {
     await Promise.all([...Object.values(instances).map((i) => i.child.stop()), idp?.child.stop()]);

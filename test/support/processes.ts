@@ -109,7 +109,8 @@ export async function startBffProcess(port: number, idp: IdpProcess, env: Record
     LOG_REQUESTS: '0',
     ...env,
   });
-  await child.waitFor(() => child.events().find((e) => e.event === 'bff.started'), `the BFF on ${port} to start`);
+  // Generous: several cold processes transpile the server at once on a shared 2-core CI machine.
+  await child.waitFor(() => child.events().find((e) => e.event === 'bff.started'), `the BFF on ${port} to start`, 90_000);
   return { child, url };
 }
 
