@@ -86,7 +86,7 @@ export function callback(services: Services, pendingLogins: PendingLogins, sessi
     if (sidFromSessionState) {
       log.warn('auth.sid_from_session_state', { requestId: ctx.state.requestId, message: "The ID token has no sid claim; using the authorization response's session_state. Add the optional claim 'sid' to the app registration's ID token (Token configuration)." });
     }
-    silentSignIn.clear(ctx);
+    silentSignIn.signedIn(ctx);
     log.info('auth.signin', { requestId: ctx.state.requestId, user: user.homeAccountId, ...(pending.silent ? { silent: true } : {}) });
     ctx.redirect(`${config.publicUrl}${pending.returnTo}`);
   };

@@ -9,14 +9,16 @@ import { SECURE_SESSION_COOKIE, SESSION_COOKIE, sessionOf } from '../session/mid
  * signed in, anyone else comes back signed out with no error (§3.1.2.6: login_required and its
  * kin). As Duende BFF's and express-openid-connect's `attemptSilentLogin`.
  *
- * It never loops and never undoes a sign-out. One cookie per browser (HttpOnly, Path=/auth/,
- * SameSite=Lax; `__Secure-` and Secure in production) says why not to try:
+ * It never loops and never undoes a sign-out or a timeout. One cookie per browser (HttpOnly,
+ * Path=/, SameSite=Lax; `__Secure-` and Secure in production) says why not to try:
  * - `tried`: a silent attempt started here within SILENT_ATTEMPT_MS; set by /auth/login?prompt=none;
  * - `ended`: a session of this browser ended (a sign-out here, or a session cookie that no longer
  *   leads to a session: front- or back-channel logout, sign-out elsewhere, idle or absolute
  *   timeout). An ended session stays ended until the user signs in with a click: an IdP session
  *   that outlived our sign-out (its end-session URL not followed) must not sign the user back in.
- * A successful sign-in clears it. The SPA keeps its own once-per-tab flag too (silentSignIn.ts).
+ * - `signed-in`: this browser signed in here; set by every sign-in, it outlives the session cookie.
+ * So only a browser that never signed in here (or cleared its cookies) tries. The SPA keeps its own
+ * once-per-tab flag too (silentSignIn.ts).
  */
 export class SilentSignIn {
   constructor(private readonly config: Pick<Config, 'silentSignIn' | 'production'>) {}
@@ -26,7 +28,9 @@ export class SilentSignIn {
   }
 
   private cookieOptions(maxAge: number) {
-    return { path: '/auth/', httpOnly: true, sameSite: 'lax' as const, secure: this.config.production, signed: false, overwrite: true, ...(maxAge > 0 ? { maxAge } : {}) };
+    // Path=/: routes match /AUTH/login as well as /auth/login, and a browser sends a Path=/auth/
+    // cookie to the second only (outside review of issue 16, F2).
+    return { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: this.config.production, signed: false, overwrite: true, ...(maxAge > 0 ? { maxAge } : {}) };
   }
 
   /** Whether this browser carries a session cookie (alive or not): only a browser with none may try. */
@@ -82,9 +86,14 @@ export class SilentSignIn {
     ctx.cookies.set(this.cookieName, 'ended', this.cookieOptions(ENDED_MARK_MS));
   }
 
-  /** After a successful sign-in: the marks are done with (a later ended session sets `ended` again). */
-  clear(ctx: Context): void {
-    if (ctx.cookies.get(this.cookieName, { signed: false }) !== undefined) ctx.cookies.set(this.cookieName, null, this.cookieOptions(0));
+  /**
+   * After a successful sign-in: `signed-in`, kept as long as `ended`. The session cookie expires in
+   * the browser when the session's absolute lifetime does, and then nothing else would tell this
+   * browser from a new one: a silent sign-in would undo the absolute timeout at every expiry
+   * (outside review of issue 16, F1). Like `ended`, it keeps silent sign-in off.
+   */
+  signedIn(ctx: Context): void {
+    ctx.cookies.set(this.cookieName, 'signed-in', this.cookieOptions(ENDED_MARK_MS));
   }
 }
 

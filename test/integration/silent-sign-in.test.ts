@@ -90,7 +90,8 @@ describe('silent sign-in (prompt=none) against the real dev IdP', () => {
     env.setTokenCache(me.json().sub as string, withExpiredAccessTokens(cache));
     expect((await browser.api(`${stack.url}/api/me`)).status).toBe(200);
     expect(everythingReceived(browser)).not.toMatch(JWT_PATTERN);
-    expect((await browser.jar.getCookies(stack.url)).map((c) => c.key)).not.toContain('bff.silent');
+    // Marked signed-in: once this session's cookie expires, the browser does not try again.
+    expect((await browser.jar.getCookies(stack.url)).find((c) => c.key === 'bff.silent')?.value).toBe('signed-in');
   });
 
   it('without an IdP session, the callback lands on the returnTo route signed out, with no error or problem, and no second attempt is suggested', async () => {
@@ -127,6 +128,27 @@ describe('silent sign-in (prompt=none) against the real dev IdP', () => {
     // Still so once the session cookie is long gone.
     expect((await browser.jar.getCookies(stack.url)).map((c) => c.key)).not.toContain('bff.sid');
     expect(await session(stack, browser)).toEqual({ isAuthenticated: false });
+  });
+
+  it('once the session cookie expires in the browser (the absolute lifetime), no silent attempt is suggested or made, though the IdP session lives on', async () => {
+    const browser = stack.browser();
+    await stack.signIn(browser, 'alice');
+    // The browser drops bff.sid at the session's absolute end, as its Max-Age says; the rest stays.
+    const sid = (await browser.jar.getCookies(stack.url, { allPaths: true })).find((c) => c.key === 'bff.sid')!;
+    await browser.jar.store.removeCookie(sid.domain!, sid.path!, sid.key);
+    expect(await session(stack, browser)).toEqual({ isAuthenticated: false });
+    const run = await silentSignIn(stack, browser, '/');
+    expect(run.wentToIdp).toBe(false);
+    expect(await session(stack, browser)).toEqual({ isAuthenticated: false });
+  });
+
+  it('after a sign-out, /AUTH/login?prompt=none (any case of the path) goes straight back too', async () => {
+    const browser = stack.browser();
+    await stack.signIn(browser, 'alice');
+    expect((await browser.api(`${stack.url}/auth/logout`, { method: 'POST' })).status).toBe(200);
+    const res = await browser.get(`${stack.url}/AUTH/login?prompt=none&returnTo=%2F`);
+    expect(res.status).toBe(302);
+    expect(res.headers.location!.startsWith(stack.bff.idp.issuer)).toBe(false);
   });
 
   it('after a front-channel logout no silent attempt is suggested or made', async () => {
