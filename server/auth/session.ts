@@ -19,6 +19,7 @@ export function sessionInfo({ config, signOut }: Services) {
       ctx.body = (silentSignIn.suggest(ctx) ? { isAuthenticated: false, silentSignIn: true } : { isAuthenticated: false }) satisfies SessionInfo;
       return;
     }
+    silentSignIn.keepSignedInMark(ctx);
     const expiresAt = Math.min(session.createdAt + config.sessionAbsoluteMs, (session.lastSeen ?? session.createdAt) + config.sessionIdleMs);
     ctx.body = {
       isAuthenticated: true,

@@ -95,6 +95,14 @@ export class SilentSignIn {
   signedIn(ctx: Context): void {
     ctx.cookies.set(this.cookieName, 'signed-in', this.cookieOptions(ENDED_MARK_MS));
   }
+
+  /**
+   * For a signed-in request: sets `signed-in` when the browser has no mark, as for a session begun
+   * before the mark existed, or a browser that lost only this cookie (outside review of issue 16).
+   */
+  keepSignedInMark(ctx: Context): void {
+    if (ctx.cookies.get(this.cookieName, { signed: false }) === undefined) this.signedIn(ctx);
+  }
 }
 
 /** The IdP's answers to `prompt=none` that mean "not without the user" (OIDC Core §3.1.2.6). */

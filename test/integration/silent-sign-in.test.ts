@@ -142,6 +142,19 @@ describe('silent sign-in (prompt=none) against the real dev IdP', () => {
     expect(await session(stack, browser)).toEqual({ isAuthenticated: false });
   });
 
+  it('a signed-in browser that lacks the signed-in mark (a session from before it existed) gets it from /auth/session, and is not signed in silently after its cookie expires', async () => {
+    const browser = stack.browser();
+    await stack.signIn(browser, 'alice');
+    const cookie = (key: string) => browser.jar.getCookies(stack.url, { allPaths: true }).then((all) => all.find((c) => c.key === key));
+    const mark = (await cookie('bff.silent'))!;
+    await browser.jar.store.removeCookie(mark.domain!, mark.path!, mark.key);
+    expect((await session(stack, browser)).isAuthenticated).toBe(true);
+    expect((await cookie('bff.silent'))?.value).toBe('signed-in');
+    const sid = (await cookie('bff.sid'))!;
+    await browser.jar.store.removeCookie(sid.domain!, sid.path!, sid.key);
+    expect((await silentSignIn(stack, browser, '/')).wentToIdp).toBe(false);
+  });
+
   it('after a sign-out, /AUTH/login?prompt=none (any case of the path) goes straight back too', async () => {
     const browser = stack.browser();
     await stack.signIn(browser, 'alice');
