@@ -9,8 +9,12 @@ import type { Stack } from '../../support/stack';
 export const JWT = /eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]+/;
 const TEXT_TYPES = /text\/|application\/json|javascript/i;
 const LOGOUT_PATH = '/auth/logout';
-/** Answers the SPA may leave the page right after reading: /auth/logout (to the IdP's end session), /auth/session (a silent sign-in). */
-const READ_ON_THE_WAY = [LOGOUT_PATH, '/auth/session'];
+/**
+ * Answers whose page may go before their body is read: /auth/logout (the SPA leaves for the IdP's
+ * end session), /auth/session (a silent sign-in), /auth/frontchannel-logout (an iframe of the
+ * IdP's logout page, which moves on once its iframes have loaded).
+ */
+const READ_ON_THE_WAY = [LOGOUT_PATH, '/auth/session', '/auth/frontchannel-logout'];
 const END_SESSION_PATH = '/auth/end-session';
 
 interface Seen {
@@ -68,7 +72,8 @@ export class TokenWatch {
     // The SPA leaves for the IdP as soon as it has read these answers, and Chromium drops the
     // body with the page: read them on the way instead, and pass the same response on unchanged.
     for (const path of READ_ON_THE_WAY) {
-      await context.route(`${this.bffOrigin}${path}`, async (route) => {
+      // Matched by origin and path, whatever the query (the front-channel URL carries sid and iss).
+      await context.route((url) => url.origin === this.bffOrigin && url.pathname === path, async (route) => {
         const response = await route.fetch({ maxRedirects: 0 });
         this.fromBff.push({ where: `the body of ${route.request().method()} ${path}`, text: await response.text() });
         await route.fulfill({ response });
