@@ -32,21 +32,27 @@ describe('a sign-out racing a request of the same user', () => {
     });
     return { held, stop };
   };
-  const keysOf = (prefix: string) => [...memory.keys()].filter((k) => k.startsWith(prefix));
-  const sessionsOf = (username: string) => keysOf('sessions:').filter((k) => String(memory.get(k)).includes(`"username":"${username}"`));
-
-  it('a sign-in whose code redemption overlaps a sign-out of the same user ends signed out, with no token left', async () => {
+  /**
+   * alice signed in in a first browser; a second browser (its own IdP session) signs her in too,
+   * its callback held once the IdP has answered the code redemption, at its first token call.
+   */
+  const secondSignInHeldAtRedemption = async () => {
     const first = stack.browser();
     await stack.signIn(first, 'alice');
     const aliceId = (await first.api(`${stack.url}/api/me`)).json().sub as string;
-
-    // A second tab signs alice in; hold its callback once the IdP has answered the code redemption.
     const second = stack.browser();
     const login = await second.get(`${stack.url}/auth/login`);
     const { held, stop } = holdTokenCalls(aliceId);
     const callback: Promise<Response> = signInAt(second, stack.url, 'alice', '/', login);
     await held.reached;
     stop();
+    return { first, second, aliceId, held, callback };
+  };
+  const keysOf = (prefix: string) => [...memory.keys()].filter((k) => k.startsWith(prefix));
+  const sessionsOf = (username: string) => keysOf('sessions:').filter((k) => String(memory.get(k)).includes(`"username":"${username}"`));
+
+  it('a sign-in whose code redemption overlaps a sign-out of the same user ends signed out, with no token left', async () => {
+    const { first, second, aliceId, held, callback } = await secondSignInHeldAtRedemption();
     // alice signs out in the first tab while the second tab's sign-in is half done.
     expect((await first.api(`${stack.url}/auth/logout`, { method: 'POST' })).status).toBe(200);
     held.release();
@@ -59,18 +65,8 @@ describe('a sign-out racing a request of the same user', () => {
   });
 
   it('an IdP sign-out that lands while a sign-in through that IdP session redeems its code refuses that sign-in and ends the user\'s other sessions', async () => {
-    const first = stack.browser();
-    await stack.signIn(first, 'alice');
-    const aliceId = (await first.api(`${stack.url}/api/me`)).json().sub as string;
-
-    // A second browser signs alice in; hold its callback once the IdP has answered the code
-    // redemption, before it has recorded the IdP session's sid.
-    const second = stack.browser();
-    const login = await second.get(`${stack.url}/auth/login`);
-    const { held, stop } = holdTokenCalls(aliceId);
-    const callback: Promise<Response> = signInAt(second, stack.url, 'alice', '/', login);
-    await held.reached;
-    stop();
+    // Held before it has recorded the IdP session's sid.
+    const { first, second, aliceId, held, callback } = await secondSignInHeldAtRedemption();
     // Meanwhile alice signs out of that IdP session, at the IdP: its back-channel and
     // front-channel calls name a sid the BFF has not recorded yet.
     const atIdp = await signOutAtIdp(second, `${stack.url}/auth/end-session`);
